@@ -1,0 +1,95 @@
+"""What both connectors need from HTTP: jittered back-off, a sliding-window rate limiter and one
+retry loop, so each client only decides *which* failures are worth another try."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+# Statuses worth retrying: the server or a gateway in front of it is briefly unwell.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Full-jitter exponential back-off: delay n is uniform in [0, min(cap, base * 2**n)]."""
+
+    attempts: int = 5
+    base_seconds: float = 0.2
+    cap_seconds: float = 10.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        ceiling = min(self.cap_seconds, self.base_seconds * (2**attempt))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+class RetryableError(Exception):
+    """Raised inside a retried call to ask for another attempt after `delay` seconds (or back-off)."""
+
+    def __init__(self, cause: Exception, delay: float | None = None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.delay = delay
+
+
+def retry(
+    call: Callable[[], T],
+    backoff: Backoff,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `call`, retrying while it raises RetryableError; re-raise the last cause when out of attempts."""
+    for attempt in range(backoff.attempts):
+        try:
+            return call()
+        except RetryableError as exc:
+            if attempt == backoff.attempts - 1:
+                raise exc.cause from None
+            sleep(exc.delay if exc.delay is not None else backoff.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_transient(exc: Exception) -> bool:
+    """Transport failures (connect, read timeout, reset) that a retry may cure."""
+    return isinstance(exc, httpx.TransportError)
+
+
+@dataclass
+class RateLimiter:
+    """Blocks until a call under `key` fits every (max_calls, window_seconds) limit.
+
+    Sliding windows over the last call times, per key (Jushuitan counts per token and per API).
+    Thread-safe: concurrent page fetches share one limiter.
+    """
+
+    limits: tuple[tuple[int, float], ...]
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _calls: dict[Hashable, deque[float]] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def acquire(self, key: Hashable) -> None:
+        longest = max((w for _, w in self.limits), default=0.0)
+        while True:
+            with self._lock:
+                now = self.clock()
+                calls = self._calls.setdefault(key, deque())
+                while calls and calls[0] <= now - longest:
+                    calls.popleft()
+                wait = 0.0
+                for max_calls, window in self.limits:
+                    in_window = [t for t in calls if t > now - window]
+                    if len(in_window) >= max_calls:
+                        wait = max(wait, in_window[-max_calls] + window - now)
+                if wait <= 0:
+                    calls.append(now)
+                    return
+            self.sleep(wait)

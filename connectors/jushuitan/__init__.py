@@ -1,0 +1,41 @@
+"""Jushuitan open platform (v2 openapi) connector: signing, tokens, rate limits, paging and typed errors.
+It speaks the protocol; which shops, warehouses and documents matter is the flows' business."""
+
+from connectors.jushuitan.client import ItemUploadResult, JushuitanClient
+from connectors.jushuitan.errors import (
+    JushuitanAuthError,
+    JushuitanCursorError,
+    JushuitanError,
+    JushuitanParamError,
+    JushuitanPermissionError,
+    JushuitanRateLimited,
+    JushuitanSignError,
+    JushuitanTimestampError,
+    JushuitanTransportError,
+)
+from connectors.jushuitan.paging import Deduplicator, chunks, shanghai_windows
+from connectors.jushuitan.signing import encode_biz, sign
+from connectors.jushuitan.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
+
+__all__ = [
+    "Deduplicator",
+    "FileTokenStore",
+    "ItemUploadResult",
+    "JushuitanAuthError",
+    "JushuitanClient",
+    "JushuitanCursorError",
+    "JushuitanError",
+    "JushuitanParamError",
+    "JushuitanPermissionError",
+    "JushuitanRateLimited",
+    "JushuitanSignError",
+    "JushuitanTimestampError",
+    "JushuitanTransportError",
+    "MemoryTokenStore",
+    "Token",
+    "TokenStore",
+    "chunks",
+    "encode_biz",
+    "shanghai_windows",
+    "sign",
+]

@@ -1,0 +1,433 @@
+"""The Jushuitan openweb v2 client: signed form POSTs, the token lifecycle, per-token-and-API rate
+limits, retries, and page iterators over the endpoints the sync reads and writes.
+
+It knows the protocol only; which shops, warehouses or SKUs matter is the flows' business.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, retry
+from connectors.jushuitan.errors import (
+    JushuitanAuthError,
+    JushuitanError,
+    JushuitanRateLimited,
+    JushuitanTransportError,
+    error_for,
+)
+from connectors.jushuitan.paging import (
+    MAX_IDS,
+    Deduplicator,
+    as_bool,
+    chunks,
+    page_index_pages,
+    rows_of,
+    shanghai_windows,
+    start_ts_pages,
+)
+from connectors.jushuitan.signing import encode_biz, sign
+from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
+from connectors.settings import JushuitanSettings
+
+log = logging.getLogger("connectors.jushuitan")
+
+Page = list[dict[str, Any]]
+
+INIT_TOKEN_PATH = "/openWeb/auth/getInitToken"
+REFRESH_TOKEN_PATH = "/openWeb/auth/refreshToken"
+ITEM_UPLOAD_PATH = "/open/jushuitan/itemsku/upload"
+
+# Code 199 is the per-second limit: a second clears it. Code 200 is the per-minute limit: the server's
+# sliding minute has certainly cleared 60 s after the refusal. Jitter keeps parallel workers apart.
+_PER_SECOND_WAIT = (1.0, 1.5)
+_PER_MINUTE_WAIT = (60.0, 63.0)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    path: str
+    id_key: str  # the document id used to drop repeated rows
+    max_page_size: int
+
+
+SHOPS = _Endpoint("/open/shops/query", "shop_id", 100)
+# The maximum page size for warehouses is undocumented; 30 is the documented default, so always accepted.
+WAREHOUSES = _Endpoint("/open/wms/partner/query", "wms_co_id", 30)
+OUTBOUND = _Endpoint("/open/orders/out/simple/query", "io_id", 50)
+REFUNDS = _Endpoint("/open/refund/single/query", "as_id", 50)
+RECEIVED = _Endpoint("/open/aftersale/received/query", "io_id", 50)
+
+
+@dataclass(frozen=True)
+class ItemUploadResult:
+    """The platform's verdict on one uploaded SKU: the call succeeds even when rows fail."""
+
+    sku_id: str
+    is_success: bool
+    msg: str
+
+
+class JushuitanClient:
+    """Calls the Jushuitan open platform; use as a context manager so the connection pool is closed.
+
+    `clock` and `sleep` drive timestamps, token expiry, rate limiting and back-off, so tests can run
+    the whole lifecycle without waiting.
+    """
+
+    def __init__(
+        self,
+        settings: JushuitanSettings,
+        *,
+        token_store: TokenStore | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._app_secret = settings.app_secret.get_secret_value()
+        self._store = token_store if token_store is not None else FileTokenStore(settings.token_store_path)
+        self._clock = clock
+        self._sleep = sleep
+        # trust_env=False: a system proxy would change the egress IP the merchant whitelisted (code 110).
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            transport=transport,
+            timeout=settings.timeout_seconds,
+            verify=settings.verify_tls,
+            trust_env=False,
+        )
+        self._backoff = Backoff(
+            attempts=settings.retry_attempts,
+            base_seconds=settings.retry_base_seconds,
+            cap_seconds=settings.retry_cap_seconds,
+        )
+        self._limiter = RateLimiter(
+            limits=((settings.calls_per_second, 1.0), (settings.calls_per_minute, 60.0)),
+            clock=clock,
+            sleep=sleep,
+        )
+        self._token: Token | None = None
+        self._token_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"JushuitanClient(base_url={self._settings.base_url!r}, app_key={self._settings.app_key!r})"
+
+    def __enter__(self) -> JushuitanClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the business call ---------------------------------------------------------------------
+
+    def call(self, path: str, biz: Mapping[str, Any]) -> Any:
+        """POST one business API and return the envelope's `data`; raises a JushuitanError subclass.
+
+        Rate limits (199/200), transport failures and 5xx are retried with back-off; an expired token
+        (100) is renewed once and the call repeated; every other code raises at once.
+        """
+        biz_json = encode_biz(biz)
+        started = time.perf_counter()
+        token = self._current_token()
+        try:
+            data = self._call_with(token, path, biz_json)
+        except JushuitanAuthError:
+            log.info("%s: access token %s refused (code 100); renewing it once", path, token.fingerprint)
+            data = self._call_with(self._renew(token), path, biz_json)
+        page = biz.get("page_index") if "start_ts" not in biz else f"start_ts>{biz['start_ts']}"
+        log.debug("%s page=%s elapsed=%.3fs", path, page, time.perf_counter() - started)
+        return data
+
+    def _call_with(self, token: Token, path: str, biz_json: str) -> Any:
+        def attempt() -> Any:
+            self._limiter.acquire((token.fingerprint, path))
+            return self._post(
+                path,
+                {
+                    "access_token": token.access_token,
+                    "app_key": self._settings.app_key,
+                    "biz": biz_json,
+                    "charset": "utf-8",
+                    "timestamp": self._timestamp(),
+                    "version": "2",
+                },
+            )
+
+        return retry(attempt, self._backoff, self._sleep)
+
+    def _timestamp(self) -> str:
+        return str(int(self._clock()))
+
+    def _post(self, path: str, params: dict[str, str]) -> Any:
+        """One signed POST; RetryableError for what another attempt may cure, typed errors otherwise."""
+        form = {**params, "sign": sign(params, self._app_secret)}
+        try:
+            response = self._http.post(path, data=form)
+        except httpx.TransportError as exc:
+            failure = f"{type(exc).__name__}: {self._redact(str(exc), form['sign'])}"
+            log.warning("%s: transport failure (%s), retrying", path, failure)
+            raise RetryableError(JushuitanTransportError(failure, path)) from None
+        status = response.status_code
+        if status != 200:
+            failed = JushuitanTransportError(f"HTTP {status}", path, status_code=status)
+            if status in RETRYABLE_STATUS:
+                log.warning("%s: HTTP %s, retrying", path, status)
+                raise RetryableError(failed)
+            raise failed
+        try:
+            envelope = response.json()
+            code = int(envelope["code"])
+        except (ValueError, KeyError, TypeError):
+            raise JushuitanTransportError("answer is not a {code, msg, data} JSON envelope", path) from None
+        if code == 0:
+            return envelope.get("data")
+        error = error_for(code, self._redact(str(envelope.get("msg") or ""), form["sign"]), path)
+        if isinstance(error, JushuitanRateLimited):
+            wait = random.uniform(*(_PER_SECOND_WAIT if code == 199 else _PER_MINUTE_WAIT))
+            log.warning("%s: rate limited (code %s), waiting %.1fs", path, code, wait)
+            raise RetryableError(error, delay=wait)
+        raise error
+
+    def _redact(self, text: str, signature: str) -> str:
+        """Servers and proxies sometimes echo parameters back; never let a secret reach a message."""
+        known = [self._app_secret, signature]
+        if self._token is not None:
+            known += [self._token.access_token, self._token.refresh_token or ""]
+        for value in (self._settings.access_token, self._settings.refresh_token):
+            if value is not None:
+                known.append(value.get_secret_value())
+        for value in filter(None, known):
+            text = text.replace(value, "***")
+        return text
+
+    # --- tokens --------------------------------------------------------------------------------
+
+    def _current_token(self) -> Token:
+        """The stored token, else the one in settings, else a new one; refreshed when close to expiry."""
+        with self._token_lock:
+            if self._token is None:
+                self._token = self._store.load() or self._settings_token()
+            if self._token is None:
+                self._token = self._new_token(None)
+            elif self._token.expires_within(self._settings.refresh_margin_seconds, self._clock()):
+                log.info("access token %s expires soon; refreshing it", self._token.fingerprint)
+                self._token = self._new_token(self._token)
+            return self._token
+
+    def _renew(self, refused: Token) -> Token:
+        """Replace a token the server refused, unless another thread already did."""
+        with self._token_lock:
+            if self._token is None or self._token.access_token == refused.access_token:
+                self._token = self._new_token(refused)
+            return self._token
+
+    def _settings_token(self) -> Token | None:
+        access, refresh = self._settings.access_token, self._settings.refresh_token
+        if access is None:
+            return None
+        return Token(access.get_secret_value(), refresh.get_secret_value() if refresh else None, None)
+
+    def _new_token(self, current: Token | None) -> Token:
+        """Refresh `current` if it has a refresh token; self-developed apps fall back to getInitToken."""
+        token: Token | None = None
+        if current is not None and current.refresh_token:
+            try:
+                token = self._request_token(
+                    REFRESH_TOKEN_PATH,
+                    {"grant_type": "refresh_token", "refresh_token": current.refresh_token, "scope": "all"},
+                    fallback_refresh=current.refresh_token,
+                )
+            except JushuitanError as exc:
+                log.warning("token refresh failed (%s); requesting a new token with getInitToken", exc)
+        if token is None:
+            code = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(6))
+            token = self._request_token(INIT_TOKEN_PATH, {"grant_type": "authorization_code", "code": code})
+        self._store.save(token)
+        log.info("obtained access token %s", token.fingerprint)
+        return token
+
+    def _request_token(self, path: str, grant: dict[str, str], fallback_refresh: str | None = None) -> Token:
+        def attempt() -> Any:
+            system = {"app_key": self._settings.app_key, "charset": "utf-8", "timestamp": self._timestamp()}
+            return self._post(path, {**system, **grant})
+
+        data = retry(attempt, self._backoff, self._sleep)
+        try:
+            return Token(
+                access_token=str(data["access_token"]),
+                refresh_token=str(data.get("refresh_token") or fallback_refresh or "") or None,
+                expires_at=self._clock() + float(data["expires_in"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise JushuitanTransportError("token answer lacks access_token or expires_in", path) from None
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def shops(self) -> Iterator[Page]:
+        """Every shop of the company (the platform lists enabled shops only)."""
+        return self._pages(SHOPS, {}, SHOPS.max_page_size)
+
+    def warehouses(self) -> Iterator[Page]:
+        """Every enabled warehouse (分仓), de-duplicated by wms_co_id."""
+        return self._pages(WAREHOUSES, {}, WAREHOUSES.max_page_size)
+
+    def outbound_pages(
+        self,
+        *,
+        modified_begin: datetime,
+        modified_end: datetime,
+        status: str | None = None,
+        shop_id: int | None = None,
+        date_type: int = 0,
+        page_size: int = 50,
+    ) -> Iterator[Page]:
+        """Sales outbound documents in a time window (date_type 0: modified, 2: io_date), any length."""
+        filters = _given(status=status, shop_id=shop_id, date_type=date_type)
+        return self._windowed(OUTBOUND, modified_begin, modified_end, filters, page_size)
+
+    def refund_pages(
+        self,
+        *,
+        modified_begin: datetime,
+        modified_end: datetime,
+        status: str | None = None,
+        good_status: str | None = None,
+        page_size: int = 50,
+    ) -> Iterator[Page]:
+        """After-sale documents modified in a window of any length."""
+        filters = _given(status=status, good_status=good_status)
+        return self._windowed(REFUNDS, modified_begin, modified_end, filters, page_size)
+
+    def received_pages(
+        self, *, modified_begin: datetime, modified_end: datetime, date_type: int = 0, page_size: int = 50
+    ) -> Iterator[Page]:
+        """Return-warehousing records (date_type 0 modified, 1 created, 2 order date, 4 in-stock time)."""
+        return self._windowed(RECEIVED, modified_begin, modified_end, {"date_type": date_type}, page_size)
+
+    def outbound_by_ids(
+        self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()
+    ) -> Iterator[Page]:
+        """Outbound documents matching any of the given outbound or platform order numbers.
+
+        Both lists are [string] in the API (unlike the after-sale as_ids, which are [int]).
+        """
+        return self._by_ids(OUTBOUND, {"io_ids": list(map(str, io_ids)), "so_ids": list(map(str, so_ids))})
+
+    def refunds_by_ids(self, as_ids: Iterable[int]) -> Iterator[Page]:
+        """After-sale documents by as_id."""
+        return self._by_ids(REFUNDS, {"as_ids": [int(i) for i in as_ids]})
+
+    def received_by_ids(self, as_ids: Iterable[int]) -> Iterator[Page]:
+        """Return-warehousing records of the given after-sales."""
+        return self._by_ids(RECEIVED, {"as_ids": [int(i) for i in as_ids]})
+
+    def outbound_since_ts(
+        self, start_ts: int, *, status: str | None = None, shop_id: int | None = None, page_size: int = 50
+    ) -> Iterator[Page]:
+        """Outbound documents changed after the rowversion `start_ts`, oldest change first."""
+        return self._since_ts(OUTBOUND, start_ts, _given(status=status, shop_id=shop_id), page_size)
+
+    def refunds_since_ts(
+        self, start_ts: int, *, status: str | None = None, good_status: str | None = None, page_size: int = 50
+    ) -> Iterator[Page]:
+        """After-sale documents changed after the rowversion `start_ts`."""
+        return self._since_ts(REFUNDS, start_ts, _given(status=status, good_status=good_status), page_size)
+
+    def received_since_ts(self, start_ts: int, *, page_size: int = 50) -> Iterator[Page]:
+        """Return-warehousing records changed after the rowversion `start_ts`."""
+        return self._since_ts(RECEIVED, start_ts, {}, page_size)
+
+    def _pages(
+        self, endpoint: _Endpoint, biz: Mapping[str, Any], page_size: int, dedup: Deduplicator | None = None
+    ) -> Iterator[Page]:
+        _check_page_size(endpoint, page_size)
+        return page_index_pages(
+            self.call, endpoint.path, biz, page_size=page_size, dedup=dedup or Deduplicator(endpoint.id_key)
+        )
+
+    def _windowed(
+        self, endpoint: _Endpoint, begin: datetime, end: datetime, filters: Mapping[str, Any], page_size: int
+    ) -> Iterator[Page]:
+        """One page run per ≤ 7-day window; a document that moved between windows while paging comes once."""
+        _check_page_size(endpoint, page_size)
+        dedup = Deduplicator(endpoint.id_key)
+        return chain.from_iterable(
+            self._pages(
+                endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup
+            )
+            for start, stop in shanghai_windows(begin, end)
+        )
+
+    def _by_ids(self, endpoint: _Endpoint, id_lists: Mapping[str, list[Any]]) -> Iterator[Page]:
+        dedup = Deduplicator(endpoint.id_key)
+        return chain.from_iterable(
+            self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
+            for key, ids in id_lists.items()
+            for chunk in chunks(ids, MAX_IDS)
+        )
+
+    def _since_ts(
+        self, endpoint: _Endpoint, start_ts: int, filters: Mapping[str, Any], page_size: int
+    ) -> Iterator[Page]:
+        _check_page_size(endpoint, page_size)
+        return start_ts_pages(
+            self.call, endpoint.path, filters, start_ts=start_ts, id_key=endpoint.id_key, page_size=page_size
+        )
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def upload_items(self, items: list[dict[str, Any]], chunk_size: int = 50) -> list[ItemUploadResult]:
+        """Create or update SKUs (keyed by sku_id, so a retried chunk is harmless); one result per item.
+
+        The call answers code 0 even when rows fail, so each row's is_success is read; an item the
+        answer does not mention counts as failed rather than silently done.
+        """
+        results: list[ItemUploadResult] = []
+        for chunk in chunks(items, chunk_size):
+            data = self.call(ITEM_UPLOAD_PATH, {"items": chunk})
+            verdicts = {_sku(row.get("sku_id")): row for row in rows_of(data, ITEM_UPLOAD_PATH)}
+            for item in chunk:
+                sku_id = _sku(item.get("sku_id"))
+                verdict = verdicts.get(sku_id)
+                if verdict is None:
+                    result = ItemUploadResult(sku_id, False, "no result for this sku_id in the answer")
+                else:
+                    success, msg = as_bool(verdict.get("is_success")), str(verdict.get("msg") or "")
+                    result = ItemUploadResult(sku_id, success, msg)
+                if not result.is_success:
+                    log.warning("item upload refused sku_id=%s: %s", result.sku_id, result.msg)
+                results.append(result)
+        return results
+
+
+def _given(**params: Any) -> dict[str, Any]:
+    """Only the filters the caller set: the platform reads an empty value as a filter, not as 'any'."""
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _sku(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _check_page_size(endpoint: _Endpoint, page_size: int) -> None:
+    if not 1 <= page_size <= endpoint.max_page_size:
+        raise ValueError(f"{endpoint.path}: page_size must be 1..{endpoint.max_page_size}, got {page_size}")

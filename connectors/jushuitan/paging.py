@@ -1,0 +1,184 @@
+"""How Jushuitan hands out lists: ≤ 7-day Beijing-time windows, ≤ 50 ids per call, page_index pages and
+the start_ts (rowversion) cursor. Pagers yield pages of raw rows so callers can build frames page by page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from connectors.jushuitan.errors import JushuitanCursorError
+
+log = logging.getLogger("connectors.jushuitan")
+
+T = TypeVar("T")
+Call = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""`JushuitanClient.call`: (API path, biz) -> the envelope's `data`."""
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_WINDOW = timedelta(days=7)
+MAX_IDS = 50
+_ONE_SECOND = timedelta(seconds=1)
+
+
+def shanghai_windows(
+    start: datetime, end: datetime, max_span: timedelta = MAX_WINDOW
+) -> list[tuple[str, str]]:
+    """Split [start, end] (both inclusive) into consecutive windows as Beijing wall-clock strings.
+
+    The API compares whole-second strings with inclusive ends, so each window ends one second before
+    the next begins: at second resolution no instant is in two windows and none falls between them.
+    A window spans at most `max_span` minus that second, so it never touches the server's 7-day limit.
+    Naive datetimes are read as Beijing time; sub-second parts are dropped.
+    """
+    begin, finish = _beijing(start), _beijing(end)
+    if finish < begin:
+        raise ValueError(f"window end {finish} is before its start {begin}")
+    if max_span < _ONE_SECOND:
+        raise ValueError("max_span must be at least one second")
+    windows: list[tuple[str, str]] = []
+    while True:
+        window_end = min(begin + max_span - _ONE_SECOND, finish)
+        windows.append((begin.strftime(WIRE_TIME_FORMAT), window_end.strftime(WIRE_TIME_FORMAT)))
+        if window_end >= finish:
+            return windows
+        begin = window_end + _ONE_SECOND
+
+
+def _beijing(moment: datetime) -> datetime:
+    local = moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment.astimezone(SHANGHAI)
+    return local.replace(microsecond=0)
+
+
+def chunks(ids: Iterable[T], size: int = MAX_IDS) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` ids: every id list in a request is capped (50; l_ids 20)."""
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    remaining = iter(ids)
+    while batch := list(islice(remaining, size)):
+        yield batch
+
+
+def rows_of(data: Mapping[str, Any] | None, api: str) -> list[dict[str, Any]]:
+    """The rows of a list response: `datas`, else the first list-valued key (peers saw `shops`, `orders`)."""
+    if not data:
+        return []
+    rows = data.get("datas")
+    if isinstance(rows, list):
+        return rows
+    if "datas" not in data:
+        for key, value in data.items():
+            if isinstance(value, list):
+                log.debug("%s: rows under %r instead of 'datas'", api, key)
+                return value
+    return []
+
+
+def as_bool(value: Any) -> bool:
+    """Flags arrive as JSON booleans, 0/1 or the strings "true"/"false" depending on the API."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return bool(value)
+
+
+def _has_next(data: Mapping[str, Any], rows: int, page_size: int) -> bool:
+    flag = data.get("has_next")
+    return rows >= page_size if flag is None else as_bool(flag)
+
+
+def _ts(row: Mapping[str, Any]) -> int | None:
+    value = row.get("ts")
+    return None if value is None or value == "" else int(value)
+
+
+class Deduplicator:
+    """Drops rows whose document id was already yielded with an equal or larger `ts`.
+
+    Time-window paging shifts while data changes and start_ts may compare with ≥, so the same document
+    can come twice. Within a page the largest ts wins; a document modified *during* a walk comes again
+    later with its larger ts, so across pages the last occurrence of an id is its current version.
+    """
+
+    def __init__(self, id_key: str) -> None:
+        self.id_key = id_key
+        self._latest: dict[Any, int | None] = {}
+
+    def fresh(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept: list[dict[str, Any]] = []
+        position: dict[Any, int] = {}
+        for row in rows:
+            doc_id = row.get(self.id_key)
+            if doc_id is None:
+                kept.append(row)
+                continue
+            ts = _ts(row)
+            if doc_id in self._latest:
+                previous = self._latest[doc_id]
+                if ts is None or previous is None or ts <= previous:
+                    continue
+            self._latest[doc_id] = ts
+            if doc_id in position:
+                kept[position[doc_id]] = row
+            else:
+                position[doc_id] = len(kept)
+                kept.append(row)
+        return kept
+
+
+def page_index_pages(
+    call: Call,
+    api: str,
+    biz: Mapping[str, Any],
+    *,
+    page_size: int,
+    dedup: Deduplicator | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages 1, 2, … while the server says `has_next` (or, without it, while pages come back full)."""
+    page_index = 1
+    while True:
+        data = call(api, {**biz, "page_index": page_index, "page_size": page_size})
+        rows = rows_of(data, api)
+        fresh = dedup.fresh(rows) if dedup else rows
+        if fresh:
+            yield fresh
+        if not rows or not _has_next(data, len(rows), page_size):
+            return
+        page_index += 1
+
+
+def start_ts_pages(
+    call: Call,
+    api: str,
+    biz: Mapping[str, Any],
+    *,
+    start_ts: int,
+    id_key: str,
+    page_size: int,
+) -> Iterator[list[dict[str, Any]]]:
+    """Walk the rowversion cursor: always page 1, `start_ts` moved to the largest ts seen, until no rows.
+
+    The platform recommends this over time windows, which can miss rows that change while paging.
+    Raises JushuitanCursorError if the server reports more rows but the cursor cannot advance.
+    """
+    cursor = start_ts
+    dedup = Deduplicator(id_key)
+    while True:
+        data = call(
+            api, {**biz, "start_ts": cursor, "is_get_total": False, "page_index": 1, "page_size": page_size}
+        )
+        rows = rows_of(data, api)
+        if not rows:
+            return
+        fresh = dedup.fresh(rows)
+        if fresh:
+            yield fresh
+        if not _has_next(data, len(rows), page_size):
+            return
+        top = max((ts for ts in map(_ts, rows) if ts is not None), default=cursor)
+        if top <= cursor:
+            raise JushuitanCursorError(None, f"start_ts cursor stuck at {cursor} while has_next is true", api)
+        cursor = top

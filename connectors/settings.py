@@ -1,0 +1,63 @@
+"""Connection settings for both systems. Defaults point at the embedded sandbox (see README);
+production sets JST_* / KINGDEE_* in the environment or in `.env`, nothing else changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SANDBOX_JST_URL = "http://127.0.0.1:8711"
+SANDBOX_KINGDEE_URL = "http://127.0.0.1:8712/k3cloud"
+
+
+class JushuitanSettings(BaseSettings):
+    """Jushuitan open platform (v2 openapi) credentials and client limits."""
+
+    model_config = SettingsConfigDict(env_prefix="JST_", env_file=".env", extra="ignore")
+
+    base_url: str = SANDBOX_JST_URL
+    app_key: str = "jst-sandbox-app"
+    app_secret: SecretStr = SecretStr("jst-sandbox-secret")
+    # Self-developed apps obtain tokens with getInitToken; a token copied from the console can be
+    # given here instead and is then refreshed like any other.
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    token_store_path: Path = Path(".state/jushuitan_token.json")
+    # Refresh when less than this remains (the platform issues 30-day tokens).
+    refresh_margin_seconds: int = 24 * 3600
+    calls_per_second: int = Field(5, ge=1)
+    calls_per_minute: int = Field(100, ge=1)
+    timeout_seconds: float = 60.0
+    retry_attempts: int = Field(6, ge=1)
+    retry_base_seconds: float = 0.5
+    retry_cap_seconds: float = 60.0
+    verify_tls: bool = True
+
+
+class KingdeeSettings(BaseSettings):
+    """Kingdee K3Cloud WebAPI credentials (third-party app authorisation) and save options."""
+
+    model_config = SettingsConfigDict(env_prefix="KINGDEE_", env_file=".env", extra="ignore")
+
+    server_url: str = SANDBOX_KINGDEE_URL
+    acct_id: str = "S20240101"
+    username: str = "administrator"
+    app_id: str = "300123_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcY"
+    app_secret: SecretStr = SecretStr("sandbox-kingdee-app-secret")
+    # Only for auth_mode="password" (ValidateUser).
+    password: SecretStr | None = None
+    lcid: int = 2052
+    org_num: int = 0
+    # "signature": per-request HMAC headers (official SDK 8.x); "app_secret": LoginByAppSecret
+    # session; "password": ValidateUser session.
+    auth_mode: Literal["signature", "app_secret", "password"] = "signature"
+    batch_size: int = Field(100, ge=1, le=1000)
+    query_page_size: int = Field(2000, ge=1, le=10000)
+    timeout_seconds: float = 120.0
+    retry_attempts: int = Field(4, ge=1)
+    retry_base_seconds: float = 0.5
+    retry_cap_seconds: float = 30.0
+    verify_tls: bool = True

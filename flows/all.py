@@ -1,0 +1,26 @@
+"""All three syncs in dependency order: materials first (items must exist before documents use them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow
+
+from flows.materials import sync_materials
+from flows.outbound import sync_outbound
+from flows.returns import sync_returns
+
+
+@flow(name="sync-all")
+def sync_all(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+) -> dict[str, dict]:
+    """Run materials, then outbound, then returns; each keeps its own watermark and report."""
+    return {
+        "materials": sync_materials(since=since, until=until, dry_run=dry_run),
+        "outbound": sync_outbound(since=since, until=until, dry_run=dry_run, batch_size=batch_size),
+        "returns": sync_returns(since=since, until=until, dry_run=dry_run, batch_size=batch_size),
+    }

@@ -1,0 +1,146 @@
+"""`jst-kingdee`: ad-hoc syncs, the sandbox emulators, and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# Measured on 2 cores (../shared/spec/PREFECT_NOTES.md): the ephemeral server needs more than the
+# default 20 s to start, and offline telemetry only produces errors.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False)
+sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+class Sync(StrEnum):
+    materials = "materials"
+    outbound = "outbound"
+    returns = "returns"
+    all = "all"
+
+
+@app.command()
+def sync(
+    which: Sync,
+    since: Annotated[
+        datetime | None, typer.Option(help="Window start (Asia/Shanghai if no offset): a backfill")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Window end")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would happen")] = False,
+    batch_size: Annotated[int | None, typer.Option(help="Bills per Kingdee BatchSave")] = None,
+    document: Annotated[list[str] | None, typer.Option(help="Replay these document numbers only")] = None,
+) -> None:
+    """Run one sync now, in-process (Prefect ephemeral mode unless PREFECT_API_URL is set)."""
+    from flows.all import sync_all
+    from flows.materials import sync_materials
+    from flows.outbound import sync_outbound
+    from flows.returns import sync_returns
+
+    common = {"since": since, "until": until, "dry_run": dry_run}
+    if which is Sync.all:
+        result = sync_all(**common, batch_size=batch_size)
+    elif which is Sync.materials:
+        result = sync_materials(**common, documents=document or None)
+    else:
+        flow = sync_outbound if which is Sync.outbound else sync_returns
+        result = flow(**common, batch_size=batch_size, documents=document or None)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):
+    from sandbox.jushuitan_app import create_app as jushuitan_app
+
+    from sandbox.data import generate_world
+    from sandbox.kingdee_app import create_app as kingdee_app
+    from sandbox.server import BackgroundServer
+
+    world = generate_world(seed=seed, days=days, orders_per_day=orders_per_day)
+    jst = BackgroundServer(jushuitan_app(world), jst_port).start()
+    kingdee = BackgroundServer(kingdee_app(world.kingdee), kingdee_port).start()
+    return world, jst, kingdee
+
+
+def _credentials_text(jst_url: str, kingdee_url: str) -> str:
+    from sandbox import credentials as c
+
+    return (
+        f"Jushuitan emulator: {jst_url}   app_key={c.JST_APP_KEY} app_secret={c.JST_APP_SECRET}\n"
+        f"Kingdee emulator:   {kingdee_url}/k3cloud   acct_id={c.KINGDEE_ACCT_ID} user={c.KINGDEE_USERNAME} "
+        f"app_id={c.KINGDEE_APP_ID} app_secret={c.KINGDEE_APP_SECRET} password={c.KINGDEE_PASSWORD}\n"
+        "(fixed development credentials of the local emulators; they open nothing else)"
+    )
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    jst_port: int = 8711,
+    kingdee_port: int = 8712,
+    seed: int = 7,
+    days: int = 14,
+    orders_per_day: int = 40,
+) -> None:
+    """Serve both emulators on 127.0.0.1 until interrupted."""
+    world, jst, kingdee = _start_sandbox(jst_port, kingdee_port, seed, days, orders_per_day)
+    typer.echo(_credentials_text(jst.url, kingdee.url))
+    typer.echo(
+        f"World: seed {seed}, {len(world.outbound)} outbound, {len(world.refunds)} refunds, "
+        f"{len(world.kingdee['BD_MATERIAL'])} materials. Ctrl-C to stop."
+    )
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        jst.stop()
+        kingdee.stop()
+
+
+@app.command()
+def demo(
+    seed: int = 7,
+    days: int = 14,
+    orders_per_day: int = 40,
+    state_dir: Path = Path(".state/demo"),
+) -> None:
+    """Start the emulators (free ports), run sync-all over the sandbox period, print the summary."""
+    import httpx
+
+    world, jst, kingdee = _start_sandbox(0, 0, seed, days, orders_per_day)
+    os.environ["JST_BASE_URL"] = jst.url
+    os.environ["KINGDEE_SERVER_URL"] = f"{kingdee.url}/k3cloud"
+    os.environ["JST_TOKEN_STORE_PATH"] = str(state_dir / "jushuitan_token.json")
+    try:
+        from flows.all import sync_all
+
+        typer.echo(_credentials_text(jst.url, kingdee.url))
+        result = sync_all(since=world.start, until=datetime.now(world.end.tzinfo))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        items = httpx.get(f"{jst.url}/__admin/items").json()
+        outbound = httpx.get(f"{kingdee.url}/__admin/bills/SAL_OUTSTOCK").json()
+        returns = httpx.get(f"{kingdee.url}/__admin/bills/SAL_RETURNSTOCK").json()
+        typer.echo(
+            f"\nIn the emulators now: {len(items)} Jushuitan items, {len(outbound)} SAL_OUTSTOCK and "
+            f"{len(returns)} SAL_RETURNSTOCK bills in Kingdee."
+        )
+        for name, summary in result.items():
+            c = summary
+            total = c["written"] + c["skipped_existing"] + c["held"] + c["failed"]
+            typer.echo(
+                f"{name:9s} fetched {c['fetched']} = written {c['written']} + skipped {c['skipped_existing']} "
+                f"+ held {c['held']} + failed {c['failed']} ({'adds up' if total == c['fetched'] else 'MISMATCH'})"
+            )
+        typer.echo(f"Reports: {Path(os.environ.get('SYNC_REPORTS_DIR', 'reports')).resolve()}")
+    finally:
+        jst.stop()
+        kingdee.stop()

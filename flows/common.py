@@ -1,0 +1,236 @@
+"""Orchestration shared by the three syncs: run windows and watermarks, master data, idempotent
+chunked saves to Kingdee, and the per-run outcome table every report is built from."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.variables import Variable
+
+from connectors.kingdee import Filter, KingdeeClient, KingdeeSessionExpired, KingdeeTransportError
+from flows.settings import SyncSettings
+from transforms.documents import MasterData
+from transforms.mappings import load_shop_customer_map, load_warehouse_stock_map
+from transforms.materials import material_master
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger("flows")
+
+# One row per document a run looked at, whatever happened to it.
+OUTCOME_SCHEMA = {
+    "document": pl.String,
+    "shop_id": pl.String,
+    "shop_name": pl.String,
+    "outcome": pl.String,  # written | would_create | skipped_existing | held | failed
+    "kingdee_number": pl.String,
+    "message": pl.String,
+}
+WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED = "written", "would_create", "skipped_existing", "held", "failed"
+
+
+# --- windows and watermarks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    start: datetime
+    end: datetime
+    incremental: bool  # True: derived from the watermark, which advances when the run succeeds
+
+
+def watermark_name(sync: str) -> str:
+    return f"jst_kingdee_watermark_{sync}"
+
+
+def now_shanghai() -> datetime:
+    return datetime.now(SHANGHAI)
+
+
+def resolve_window(sync: str, since: datetime | None, until: datetime | None, settings: SyncSettings) -> RunWindow:
+    """An explicit window is a backfill: it leaves the watermark alone. Otherwise start at the stored
+    watermark minus the overlap (or the initial look-back) and stop `safety_lag` before now."""
+    end = _aware(until) if until else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
+    if since:
+        return RunWindow(start=_aware(since), end=end, incremental=False)
+    stored = Variable.get(watermark_name(sync), default=None)
+    if stored:
+        start = datetime.fromisoformat(stored) - timedelta(minutes=settings.overlap_minutes)
+    else:
+        start = end - timedelta(days=settings.initial_lookback_days)
+    return RunWindow(start=start, end=end, incremental=until is None)
+
+
+def advance_watermark(sync: str, window: RunWindow) -> None:
+    Variable.set(watermark_name(sync), window.end.isoformat(), overwrite=True)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+# --- master data -----------------------------------------------------------------------------
+
+USABLE = Filter.eq("FDocumentStatus", "C") & Filter.eq("FForbidStatus", "A")
+
+
+@task(name="load-master-data", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterData:
+    """Hand-kept tables from disk; materials, customers and stocks as Kingdee has them now."""
+    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
+    materials = kingdee.execute_bill_query(
+        "BD_MATERIAL",
+        ["FNumber", "FBaseUnitId.FNumber", "FIsBatchManage", "FDocumentStatus", "FForbidStatus"],
+        USABLE & in_org,
+        order_by="FNumber ASC",
+    )
+    customers = kingdee.execute_bill_query("BD_Customer", ["FNumber"], USABLE, order_by="FNumber ASC")
+    stocks = kingdee.execute_bill_query("BD_STOCK", ["FNumber"], USABLE, order_by="FNumber ASC")
+    return MasterData(
+        shops=load_shop_customer_map(settings.shops_table),
+        warehouses=load_warehouse_stock_map(settings.warehouses_table),
+        materials=material_master(materials),
+        customers=customers.select(pl.col("FNumber").cast(pl.String).alias("number")),
+        stocks=stocks.select(pl.col("FNumber").cast(pl.String).alias("number")),
+    )
+
+
+# --- saving bills ----------------------------------------------------------------------------
+
+
+def _chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
+    for offset in range(0, frame.height, size):
+        yield frame.slice(offset, size)
+
+
+def _outcomes(
+    chunk: pl.DataFrame, outcome: str, numbers: dict[str, str] | None = None, messages: dict[str, str] | None = None
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "document": chunk["bill_no"],
+            "shop_id": chunk["shop_id"].cast(pl.String),
+            "shop_name": chunk["shop_name"],
+            "outcome": [outcome] * chunk.height,
+            "kingdee_number": [(numbers or {}).get(b) for b in chunk["bill_no"]],
+            "message": [(messages or {}).get(b) for b in chunk["bill_no"]],
+        },
+        schema=OUTCOME_SCHEMA,
+    )
+
+
+@task(name="save-batch", cache_policy=NO_CACHE)
+def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_run: bool) -> pl.DataFrame:
+    """Write one chunk of bills exactly once.
+
+    Bills already in Kingdee (by FBillNo) are skipped, checked before the save. If the save times out
+    or the session drops mid-write, Kingdee may have committed it: look again by FBillNo and only
+    re-send what is really missing. A duplicate-number error at save time (a concurrent writer) is
+    confirmed the same way and counted as skipped.
+    """
+    existing = kingdee.existing_bill_numbers(form_id, chunk["bill_no"].to_list())
+    skipped = chunk.filter(pl.col("bill_no").is_in(list(existing)))
+    todo = chunk.filter(~pl.col("bill_no").is_in(list(existing)))
+    parts = [_outcomes(skipped, SKIPPED)]
+    if dry_run:
+        return pl.concat([*parts, _outcomes(todo, WOULD_CREATE)])
+    for attempt in range(2):
+        if todo.is_empty():
+            break
+        try:
+            results = kingdee.batch_save(form_id, [m.encode() for m in todo["model"]], batch_size=todo.height)
+        except (KingdeeTransportError, KingdeeSessionExpired) as exc:
+            log.warning(
+                "save of %d %s bills interrupted (%s); checking what was committed",
+                todo.height,
+                form_id,
+                type(exc).__name__,
+            )
+            committed = kingdee.existing_bill_numbers(form_id, todo["bill_no"].to_list())
+            parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(committed))), WRITTEN))
+            todo = todo.filter(~pl.col("bill_no").is_in(list(committed)))
+            if attempt == 1:
+                raise
+            continue
+        saved = {r.bill_no: (r.number or r.bill_no) for r in results if r.ok}
+        failed = {r.bill_no: "; ".join(r.errors) for r in results if not r.ok}
+        duplicates = [b for b, msg in failed.items() if "已经存在" in msg or "already exists" in msg]
+        confirmed = kingdee.existing_bill_numbers(form_id, duplicates) if duplicates else set()
+        parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(saved))), WRITTEN, numbers=saved))
+        parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(confirmed))), SKIPPED))
+        really_failed = {b: m for b, m in failed.items() if b not in confirmed}
+        parts.append(
+            _outcomes(todo.filter(pl.col("bill_no").is_in(list(really_failed))), FAILED, messages=really_failed)
+        )
+        break
+    return pl.concat(parts)
+
+
+def save_bills(
+    kingdee: KingdeeClient, form_id: str, bills: pl.DataFrame, batch_size: int, dry_run: bool
+) -> pl.DataFrame:
+    """Chunk bills into BatchSave calls; one task run per chunk (task runs grow with batches, not rows)."""
+    parts = [save_batch(kingdee, form_id, chunk, dry_run) for chunk in _chunks(bills, batch_size)]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=OUTCOME_SCHEMA)
+
+
+def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, settings: SyncSettings) -> None:
+    """Optional Submit (and Audit) of what this run wrote; off by default (the customer reviews first)."""
+    numbers = outcomes.filter(pl.col("outcome") == WRITTEN)["kingdee_number"].to_list()
+    if not numbers or not settings.submit_after_save:
+        return
+    kingdee.submit(form_id, numbers)
+    if settings.audit_after_submit:
+        kingdee.audit(form_id, numbers)
+
+
+def held_outcomes(held_rows: pl.DataFrame, documents: pl.DataFrame | None = None, key: str = "") -> pl.DataFrame:
+    """One `held` outcome per held document, its reasons joined into the message; shop columns
+    come from `documents` (keyed by `key`) where the document has a shop."""
+    if held_rows.is_empty():
+        return pl.DataFrame(schema=OUTCOME_SCHEMA)
+    reasons = (
+        held_rows.filter(pl.col("rule_id") != "doc.held_with_line")
+        .group_by("document", maintain_order=True)
+        .agg(pl.col("message").unique(maintain_order=True).str.join("; "))
+    )
+    if documents is None:
+        shops = pl.DataFrame(schema={"document": pl.String, "shop_id": pl.String, "shop_name": pl.String})
+    else:
+        shops = documents.select(pl.col(key).alias("document"), pl.col("shop_id").cast(pl.String), "shop_name").unique(
+            "document", keep="first"
+        )
+    return (
+        reasons.join(shops, on="document", how="left")
+        .select(
+            "document",
+            "shop_id",
+            "shop_name",
+            pl.lit(HELD).alias("outcome"),
+            pl.lit(None, pl.String).alias("kingdee_number"),
+            "message",
+        )
+        .cast(OUTCOME_SCHEMA)
+    )
+
+
+def outcome_frame(documents: list[str], outcomes: list[str], messages: list[str | None]) -> pl.DataFrame:
+    """Outcomes of documents that belong to no shop (materials)."""
+    return (
+        pl.DataFrame({"document": documents, "outcome": outcomes, "message": messages}, schema_overrides=OUTCOME_SCHEMA)
+        .select(
+            "document",
+            pl.lit(None, pl.String).alias("shop_id"),
+            pl.lit(None, pl.String).alias("shop_name"),
+            "outcome",
+            pl.lit(None, pl.String).alias("kingdee_number"),
+            "message",
+        )
+        .cast(OUTCOME_SCHEMA)
+    )

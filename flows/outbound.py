@@ -1,0 +1,98 @@
+"""Sales outbound: Jushuitan → Kingdee 销售出库单. fetch → validate → transform → save → report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.jushuitan import JushuitanClient
+from connectors.kingdee import KingdeeClient
+from connectors.settings import JushuitanSettings, KingdeeSettings
+from flows.common import (
+    RunWindow,
+    advance_watermark,
+    follow_up,
+    held_outcomes,
+    load_master_data,
+    resolve_window,
+    save_bills,
+)
+from flows.reports import SyncReport, publish
+from flows.settings import SyncSettings
+from transforms.frames import latest_versions, outbound_lines
+from transforms.outbound import FORM_ID, map_outbound
+
+SYNC = "outbound"
+NEVER_BOOKED = ("Cancelled", "Delete")
+
+
+@task(name="fetch-outbound", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
+def fetch_outbound(jst: JushuitanClient, window: RunWindow | None, documents: list[str] | None) -> pl.DataFrame:
+    """Every status in the window: Confirmed ones are booked, cancelled ones are checked against Kingdee."""
+    if documents:
+        pages = jst.outbound_by_ids(io_ids=documents)
+    else:
+        pages = jst.outbound_pages(modified_begin=window.start, modified_end=window.end)
+    return latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
+
+
+def cancelled_after_booking(kingdee: KingdeeClient, lines: pl.DataFrame) -> pl.DataFrame:
+    """Documents revoked in Jushuitan that Kingdee already has: reported for a human, never reversed."""
+    revoked = (
+        lines.filter(pl.col("status").is_in(NEVER_BOOKED)).select("io_id", "status", "shop_id", "shop_name").unique()
+    )
+    if revoked.is_empty():
+        return pl.DataFrame(schema={"document": pl.String, "message": pl.String})
+    booked = kingdee.existing_bill_numbers(FORM_ID, revoked["io_id"].drop_nulls().to_list())
+    return revoked.filter(pl.col("io_id").is_in(list(booked))).select(
+        pl.col("io_id").alias("document"),
+        pl.format(
+            "聚水潭出库单已{} ({}), 但金蝶销售出库单 {} 已存在: 请人工处理 / revoked in Jushuitan after booking",
+            pl.col("status"),
+            pl.col("shop_name"),
+            pl.col("io_id"),
+        ).alias("message"),
+    )
+
+
+@flow(name="sync-outbound")
+def sync_outbound(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    documents: list[str] | None = None,
+) -> dict:
+    """Book Jushuitan sales outbound documents (status Confirmed) as Kingdee SAL_OUTSTOCK bills.
+
+    Without parameters: incremental from the stored watermark (with overlap). `since`/`until`: a
+    backfill window that leaves the watermark alone. `documents`: replay these io_ids only.
+    """
+    settings = SyncSettings()
+    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+        master = load_master_data(kingdee, settings)
+        window = None if documents else resolve_window(SYNC, since, until, settings)
+        lines = fetch_outbound(jst, window, documents)
+        mapping = map_outbound(lines, master, settings.scheme())
+        saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+        if not dry_run:
+            follow_up(kingdee, FORM_ID, saved, settings)
+        attention = cancelled_after_booking(kingdee, lines)
+    in_scope = lines.filter(pl.col("status") == "Confirmed")
+    report = SyncReport(
+        sync=SYNC,
+        dry_run=dry_run,
+        window=window,
+        outcomes=pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")]),
+        held_rows=mapping.split.held,
+        warnings=mapping.split.warnings,
+        notes={f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
+        attention=attention,
+    )
+    publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+    if window and window.incremental and not dry_run:
+        advance_watermark(SYNC, window)
+    return report.summary()

@@ -1,0 +1,97 @@
+"""Sales returns: Jushuitan → Kingdee 销售退货单, once received back into stock with r_qty > 0."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.jushuitan import JushuitanClient
+from connectors.kingdee import KingdeeClient
+from connectors.settings import JushuitanSettings, KingdeeSettings
+from flows.common import (
+    RunWindow,
+    advance_watermark,
+    follow_up,
+    held_outcomes,
+    load_master_data,
+    resolve_window,
+    save_bills,
+)
+from flows.reports import SyncReport, publish
+from flows.settings import SyncSettings
+from transforms.frames import latest_versions, received_dates, refund_lines
+from transforms.returns import FORM_ID, IN_SCOPE_STATUS, RECEIVED_GOOD_STATUS, map_returns
+
+SYNC = "returns"
+
+
+@task(name="fetch-returns", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
+def fetch_returns(
+    jst: JushuitanClient, window: RunWindow | None, documents: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Confirmed after-sales whose goods the warehouse received, plus the warehouse receipts of those
+    whose lines lack a receive date (the receipt's io_date is the in-stock date)."""
+    if documents:
+        pages = jst.refunds_by_ids(as_ids=documents)
+    else:
+        pages = jst.refund_pages(
+            modified_begin=window.start,
+            modified_end=window.end,
+            status=IN_SCOPE_STATUS,
+            good_status=RECEIVED_GOOD_STATUS,
+        )
+    lines = latest_versions(refund_lines(doc for page in pages for doc in page), "as_id")
+    undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
+    as_ids = undated["as_id"].drop_nulls().unique().to_list()
+    receipts = [r for page in jst.received_by_ids(as_ids=as_ids) for r in page] if as_ids else []
+    return lines, received_dates(receipts)
+
+
+@flow(name="sync-returns")
+def sync_returns(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    documents: list[str] | None = None,
+) -> dict:
+    """Book received Jushuitan returns as Kingdee SAL_RETURNSTOCK bills (lines with r_qty > 0 only).
+
+    Returns not yet received are not fetched; receiving them changes their modified time, so a later
+    incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
+    """
+    settings = SyncSettings()
+    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+        master = load_master_data(kingdee, settings)
+        window = None if documents else resolve_window(SYNC, since, until, settings)
+        lines, stock_in = fetch_returns(jst, window, documents)
+        mapping = map_returns(lines, stock_in, master, settings.scheme())
+        saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+        if not dry_run:
+            follow_up(kingdee, FORM_ID, saved, settings)
+    nothing_returned = (
+        mapping.excluded.group_by("as_id")
+        .len()
+        .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
+        .filter(pl.col("len") == pl.col("len_all"))
+    )
+    report = SyncReport(
+        sync=SYNC,
+        dry_run=dry_run,
+        window=window,
+        outcomes=pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")]),
+        held_rows=mapping.split.held,
+        warnings=mapping.split.warnings,
+        notes={
+            "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
+            "lines left out (r_qty ≤ 0)": mapping.excluded.height,
+            "after-sales not confirmed and received": mapping.out_of_scope.height,
+        },
+    )
+    publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+    if window and window.incremental and not dry_run:
+        advance_watermark(SYNC, window)
+    return report.summary()

@@ -1,0 +1,47 @@
+"""How the syncs run: where the hand-kept tables, state and reports live, windows, batching, and the
+customer's scheme values. Env prefix SYNC_ (and `.env`); flow parameters override per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transforms.mappings import SchemeConfig
+
+
+class SyncSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNC_", env_file=".env", extra="ignore")
+
+    shops_table: Path = Path("config/shops.csv")
+    warehouses_table: Path = Path("config/warehouses.csv")
+    state_dir: Path = Path(".state")
+    reports_dir: Path = Path("reports")
+    # Every incremental run re-reads this much before its watermark, so documents modified late
+    # (or committed late on the Jushuitan side) are not missed; idempotent writes make it harmless.
+    overlap_minutes: int = Field(10, ge=0)
+    # The window ends this far before now: rows still being written upstream are left for next time.
+    safety_lag_minutes: int = Field(2, ge=0)
+    # First run (no watermark yet): how far back to start.
+    initial_lookback_days: int = Field(7, ge=1)
+    batch_size: int = Field(100, ge=1, le=1000)
+    submit_after_save: bool = False
+    audit_after_submit: bool = False
+    held_rows_in_artifact: int = Field(200, ge=1)
+    org: str = "100"
+    currency: str = "PRE001"
+    note_prefix: str = "聚水潭"
+    tracking_field: str = "FCarriageNO"
+    online_order_field: str = "F_PAEZ_OnlineOrderNo"
+    sell_online_field: str = "F_PAEZ_SellOnline"
+
+    def scheme(self) -> SchemeConfig:
+        return SchemeConfig(
+            org=self.org,
+            currency=self.currency,
+            note_prefix=self.note_prefix,
+            tracking_field=self.tracking_field,
+            online_order_field=self.online_order_field,
+            sell_online_field=self.sell_online_field,
+        )

@@ -1,0 +1,230 @@
+"""Windows, id chunks, list-key tolerance, de-duplication and both pagers, driven by scripted answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from connectors.jushuitan.errors import JushuitanCursorError
+from connectors.jushuitan.paging import (
+    SHANGHAI,
+    WIRE_TIME_FORMAT,
+    Deduplicator,
+    as_bool,
+    chunks,
+    page_index_pages,
+    rows_of,
+    shanghai_windows,
+    start_ts_pages,
+)
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, WIRE_TIME_FORMAT)
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        timedelta(0),
+        timedelta(hours=5),
+        timedelta(days=7) - timedelta(seconds=1),
+        timedelta(days=7),
+        timedelta(days=7, seconds=1),
+        timedelta(days=16, hours=3, minutes=7),
+        timedelta(days=35),
+    ],
+)
+def test_windows_tile_the_range_without_gaps_or_overlaps(span: timedelta) -> None:
+    start = datetime(2024, 1, 1, 8, 30, 15, tzinfo=SHANGHAI)
+    windows = shanghai_windows(start, start + span)
+
+    assert _parse(windows[0][0]) == start.replace(tzinfo=None)
+    assert _parse(windows[-1][1]) == (start + span).replace(tzinfo=None)
+    for begin, end in windows:
+        assert timedelta(0) <= _parse(end) - _parse(begin) < timedelta(days=7)
+    for (_, end), (next_begin, _) in zip(windows, windows[1:], strict=False):
+        assert _parse(next_begin) - _parse(end) == timedelta(seconds=1)
+    # Inclusive ends: the range holds span + 1 s of whole seconds, each window at most 7 days of them.
+    assert len(windows) == -(-(span + timedelta(seconds=1)) // timedelta(days=7))
+
+
+def test_windows_are_beijing_wall_clock_for_aware_and_naive_inputs() -> None:
+    utc_start = datetime(2024, 3, 1, 16, 0, tzinfo=UTC)  # midnight in Beijing
+    assert shanghai_windows(utc_start, utc_start + timedelta(hours=1)) == [
+        ("2024-03-02 00:00:00", "2024-03-02 01:00:00")
+    ]
+    naive = datetime(2024, 3, 2, 0, 0)
+    assert shanghai_windows(naive, naive + timedelta(hours=1)) == [
+        ("2024-03-02 00:00:00", "2024-03-02 01:00:00")
+    ]
+
+
+def test_windows_drop_sub_second_parts() -> None:
+    start = datetime(2024, 3, 2, 10, 0, 0, 900_000, tzinfo=SHANGHAI)
+    assert shanghai_windows(start, start + timedelta(seconds=2)) == [
+        ("2024-03-02 10:00:00", "2024-03-02 10:00:02")
+    ]
+
+
+def test_windows_respect_a_shorter_max_span() -> None:
+    start = datetime(2024, 3, 2, tzinfo=SHANGHAI)
+    windows = shanghai_windows(start, start + timedelta(days=3), max_span=timedelta(days=1))
+    assert windows[1] == ("2024-03-03 00:00:00", "2024-03-03 23:59:59")
+    assert len(windows) == 4
+
+
+def test_windows_reject_an_end_before_the_start() -> None:
+    start = datetime(2024, 3, 2, tzinfo=SHANGHAI)
+    with pytest.raises(ValueError):
+        shanghai_windows(start, start - timedelta(seconds=1))
+
+
+def test_chunks_cap_every_list() -> None:
+    assert [len(chunk) for chunk in chunks(range(120))] == [50, 50, 20]
+    assert list(chunks([], 50)) == []
+    assert list(chunks("abcde", 2)) == [["a", "b"], ["c", "d"], ["e"]]
+    with pytest.raises(ValueError):
+        list(chunks([1], 0))
+
+
+def test_rows_of_prefers_datas_then_the_first_list() -> None:
+    assert rows_of({"datas": [{"a": 1}], "shops": [{"b": 2}]}, "/p") == [{"a": 1}]
+    assert rows_of({"page_index": 1, "shops": [{"b": 2}]}, "/p") == [{"b": 2}]
+    assert rows_of({"datas": None, "shops": [{"b": 2}]}, "/p") == []
+    assert rows_of(None, "/p") == []
+    assert rows_of({"has_next": False}, "/p") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        ("true", True),
+        ("True", True),
+        ("1", True),
+        (1, True),
+        (False, False),
+        ("false", False),
+        (0, False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_as_bool_reads_every_flag_spelling(value: Any, expected: bool) -> None:
+    assert as_bool(value) is expected
+
+
+def test_deduplicator_keeps_the_largest_ts_per_document() -> None:
+    dedup = Deduplicator("io_id")
+    first = dedup.fresh(
+        [{"io_id": 1, "ts": 5}, {"io_id": 2, "ts": 6}, {"io_id": 1, "ts": 9}, {"io_id": 3, "ts": 2}]
+    )
+    assert first == [{"io_id": 1, "ts": 9}, {"io_id": 2, "ts": 6}, {"io_id": 3, "ts": 2}]
+    again = dedup.fresh([{"io_id": 2, "ts": 6}, {"io_id": 3, "ts": "7"}, {"io_id": 1, "ts": 8}, {"x": 1}])
+    assert again == [{"io_id": 3, "ts": "7"}, {"x": 1}]
+
+
+def test_deduplicator_without_ts_keeps_the_first_sighting() -> None:
+    dedup = Deduplicator("wms_co_id")
+    assert dedup.fresh([{"wms_co_id": 1, "name": "a"}, {"wms_co_id": 1, "name": "b"}]) == [
+        {"wms_co_id": 1, "name": "a"}
+    ]
+
+
+class Script:
+    """A scripted API: answers in order and records every biz it was called with."""
+
+    def __init__(self, answers: list[dict[str, Any]]) -> None:
+        self.answers = answers
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, path: str, biz: dict[str, Any]) -> dict[str, Any]:
+        assert path == "/open/x"
+        self.calls.append(biz)
+        return self.answers[len(self.calls) - 1]
+
+
+def _rows(*ids: int) -> list[dict[str, Any]]:
+    return [{"io_id": i, "ts": i * 10} for i in ids]
+
+
+def test_page_index_pager_follows_has_next() -> None:
+    script = Script(
+        [
+            {"has_next": True, "datas": _rows(1, 2)},
+            {"has_next": "true", "datas": _rows(3, 4)},
+            {"has_next": False, "datas": _rows(5)},
+        ]
+    )
+    pages = list(page_index_pages(script, "/open/x", {"status": "Confirmed"}, page_size=2))
+    assert pages == [_rows(1, 2), _rows(3, 4), _rows(5)]
+    assert [c["page_index"] for c in script.calls] == [1, 2, 3]
+    assert all(c["page_size"] == 2 and c["status"] == "Confirmed" for c in script.calls)
+
+
+def test_page_index_pager_without_has_next_stops_on_a_short_page() -> None:
+    script = Script([{"orders": _rows(1, 2)}, {"orders": _rows(3)}])
+    assert list(page_index_pages(script, "/open/x", {}, page_size=2)) == [_rows(1, 2), _rows(3)]
+    assert len(script.calls) == 2
+
+
+def test_page_index_pager_stops_on_an_empty_page_despite_has_next() -> None:
+    script = Script([{"has_next": True, "datas": _rows(1)}, {"has_next": True, "datas": []}])
+    assert list(page_index_pages(script, "/open/x", {}, page_size=1)) == [_rows(1)]
+    assert len(script.calls) == 2
+
+
+def test_page_index_pager_drops_rows_that_shifted_into_the_next_page() -> None:
+    script = Script([{"has_next": True, "datas": _rows(1, 2)}, {"has_next": False, "datas": _rows(2, 3)}])
+    pages = list(page_index_pages(script, "/open/x", {}, page_size=2, dedup=Deduplicator("io_id")))
+    assert pages == [_rows(1, 2), _rows(3)]
+
+
+def test_start_ts_pager_moves_the_cursor_to_the_largest_ts() -> None:
+    script = Script(
+        [
+            {"has_next": True, "datas": [{"io_id": 7, "ts": 30}, {"io_id": 8, "ts": 20}]},
+            {"has_next": True, "datas": [{"io_id": 9, "ts": 40}, {"io_id": 10, "ts": 55}]},
+            {"has_next": False, "datas": [{"io_id": 11, "ts": 60}]},
+        ]
+    )
+    pages = list(
+        start_ts_pages(script, "/open/x", {"status": "Confirmed"}, start_ts=1, id_key="io_id", page_size=2)
+    )
+    assert [row["io_id"] for page in pages for row in page] == [7, 8, 9, 10, 11]
+    assert [c["start_ts"] for c in script.calls] == [1, 30, 55]
+    assert all(
+        c["page_index"] == 1 and c["is_get_total"] is False and c["status"] == "Confirmed"
+        for c in script.calls
+    )
+
+
+def test_start_ts_pager_with_inclusive_server_yields_the_boundary_row_once() -> None:
+    """A server comparing ts >= start_ts answers the last row again; it must not come twice."""
+    script = Script(
+        [
+            {"datas": [{"io_id": 1, "ts": 10}, {"io_id": 2, "ts": 20}]},
+            {"datas": [{"io_id": 2, "ts": 20}, {"io_id": 3, "ts": 30}]},
+            {"datas": [{"io_id": 3, "ts": 30}]},
+        ]
+    )
+    pages = list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2))
+    assert [[row["io_id"] for row in page] for page in pages] == [[1, 2], [3]]
+
+
+def test_start_ts_pager_stops_when_no_rows_come_back() -> None:
+    script = Script([{"datas": _rows(1, 2)}, {"datas": []}])
+    assert list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)) == [
+        _rows(1, 2)
+    ]
+
+
+def test_start_ts_pager_raises_when_the_cursor_does_not_advance() -> None:
+    script = Script([{"has_next": True, "datas": _rows(1, 2)}, {"has_next": True, "datas": _rows(1, 2)}])
+    pager = start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)
+    assert next(pager) == _rows(1, 2)
+    with pytest.raises(JushuitanCursorError, match="/open/x"):
+        next(pager)

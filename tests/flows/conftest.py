@@ -1,0 +1,58 @@
+"""Flows run under one session-scoped Prefect test harness against both emulators over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+from prefect.variables import Variable
+
+from sandbox.data import SandboxWorld
+from sandbox.server import BackgroundServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    # A sync flow call otherwise waits ~1 s for its heartbeat thread (PREFECT_NOTES.md).
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+
+
+@dataclass
+class Sandbox:
+    world: SandboxWorld
+    jst: BackgroundServer
+    kingdee: BackgroundServer
+    reports: Path
+
+    def bills(self, form: str) -> dict[str, dict]:
+        rows = httpx.get(f"{self.kingdee.url}/__admin/bills/{form}").json()
+        return {bill["FBillNo"]: bill for bill in rows}
+
+    def items(self) -> dict:
+        return httpx.get(f"{self.jst.url}/__admin/items").json()
+
+    def receive_return(self, as_id: int) -> None:
+        httpx.post(f"{self.jst.url}/__admin/refunds/{as_id}/receive", json={}).raise_for_status()
+
+
+@pytest.fixture
+def sandbox(world, jst_server, kingdee_server, tmp_path, monkeypatch) -> Iterator[Sandbox]:
+    monkeypatch.setenv("JST_BASE_URL", jst_server.url)
+    monkeypatch.setenv("JST_TOKEN_STORE_PATH", str(tmp_path / "token.json"))
+    monkeypatch.setenv("KINGDEE_SERVER_URL", f"{kingdee_server.url}/k3cloud")
+    monkeypatch.setenv("SYNC_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("SYNC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("SYNC_SHOPS_TABLE", str(ROOT / "config/shops.csv"))
+    monkeypatch.setenv("SYNC_WAREHOUSES_TABLE", str(ROOT / "config/warehouses.csv"))
+    for sync in ("materials", "outbound", "returns"):
+        Variable.unset(f"jst_kingdee_watermark_{sync}")
+    yield Sandbox(world=world, jst=jst_server, kingdee=kingdee_server, reports=tmp_path / "reports")

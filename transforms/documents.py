@@ -1,0 +1,315 @@
+"""What sales outbound and sales returns share: master data lookups, the rules on them, and the
+nesting of lines into Kingdee bill models (header + FEntity) serialized by Polars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from transforms.frames import DATETIME_FORMAT
+from transforms.validation import Rule
+
+
+@dataclass(frozen=True)
+class MasterData:
+    """Everything a line is checked and mapped against.
+
+    shops: shop_id → customer_number (config/shops.csv); warehouses: wms_co_id → stock_number
+    (config/warehouses.csv); materials: number, base_unit, batch_managed (Kingdee, usable);
+    customers / stocks: the numbers Kingdee knows (column `number`).
+    """
+
+    shops: pl.DataFrame
+    warehouses: pl.DataFrame
+    materials: pl.DataFrame
+    customers: pl.DataFrame
+    stocks: pl.DataFrame
+
+
+MATERIAL_MASTER_SCHEMA = {"number": pl.String, "base_unit": pl.String, "batch_managed": pl.Boolean}
+
+
+def enrich(lines: pl.DataFrame, master: MasterData) -> pl.DataFrame:
+    """Attach customer, stock and material facts to each line (left joins: nothing is dropped)."""
+    known_customers = (
+        master.customers.select(pl.col("number").alias("customer_number"))
+        .unique()
+        .with_columns(pl.lit(True).alias("customer_known"))
+    )
+    known_stocks = (
+        master.stocks.select(pl.col("number").alias("stock_number"))
+        .unique()
+        .with_columns(pl.lit(True).alias("stock_known"))
+    )
+    materials = master.materials.unique("number").select(
+        pl.col("number").alias("sku_id"),
+        pl.lit(True).alias("material_known"),
+        "base_unit",
+        "batch_managed",
+    )
+    return (
+        lines.join(
+            master.shops.select(pl.col("shop_id").alias("shop_key"), "customer_number"),
+            on="shop_key",
+            how="left",
+        )
+        .join(
+            master.warehouses.select(pl.col("wms_co_id").alias("warehouse_key"), "stock_number"),
+            on="warehouse_key",
+            how="left",
+        )
+        .join(known_customers, on="customer_number", how="left")
+        .join(known_stocks, on="stock_number", how="left")
+        .join(materials, on="sku_id", how="left")
+        .with_columns(pl.col("customer_known", "stock_known", "material_known").fill_null(False))
+    )
+
+
+def _quoted(column: str) -> pl.Expr:
+    return pl.format('"{}"', pl.col(column).fill_null("(空)"))
+
+
+def line_rules(
+    document_field: str, line_field: str, quantity_field: str, quantity: str, price_field: str
+) -> list[Rule]:
+    """Rules every line of a bill must pass, whatever the bill (outbound or return)."""
+    return [
+        Rule(
+            id="doc.id_missing",
+            field=document_field,
+            value=pl.col(document_field),
+            passes=pl.col(document_field).str.strip_chars().str.len_chars() > 0,
+            label_zh="单据号缺失",
+            label_en="document number missing",
+            message=pl.format("单据缺少{} / the document has no {}", pl.lit(document_field), pl.lit(document_field)),
+            hint="在聚水潭核对该单据 / check the document in Jushuitan",
+        ),
+        Rule(
+            id="doc.no_lines",
+            field="items",
+            value=pl.lit(None, pl.String),
+            passes=pl.col("sku_id").is_not_null() | pl.col("qty").is_not_null(),
+            label_zh="单据没有明细行",
+            label_en="document has no lines",
+            message=pl.format("单据 {} 没有商品明细 / document {} has no lines", document_field, document_field),
+            hint="在聚水潭核对该单据的明细 / check the document's lines in Jushuitan",
+        ),
+        Rule(
+            id="shop.unmapped",
+            field="shop_id",
+            value=pl.col("shop_id"),
+            passes=pl.col("customer_number").is_not_null(),
+            label_zh="店铺未映射金蝶客户",
+            label_en="shop not mapped to a Kingdee customer",
+            message=pl.format(
+                "店铺 {} (shop_id {}) 未在 config/shops.csv 中映射到金蝶客户 / shop {} (shop_id {}) has no row in config/shops.csv",
+                _quoted("shop_name"),
+                pl.col("shop_id").fill_null("(空)"),
+                _quoted("shop_name"),
+                pl.col("shop_id").fill_null("(空)"),
+            ),
+            hint="在 config/shops.csv 中添加一行, 映射到金蝶客户编码 (BD_Customer) / add a row mapping it to a BD_Customer number",
+        ),
+        Rule(
+            id="customer.unknown",
+            field="customer_number",
+            value=pl.col("customer_number"),
+            passes=pl.col("customer_number").is_null() | pl.col("customer_known"),
+            label_zh="映射的客户在金蝶中不存在或未审核",
+            label_en="mapped customer missing (or not audited) in Kingdee",
+            message=pl.format(
+                "config/shops.csv 把 shop_id {} 映射到客户 {}, 金蝶中不存在该客户或未审核/已禁用 / customer {} is not a usable Kingdee customer",
+                pl.col("shop_id"),
+                _quoted("customer_number"),
+                _quoted("customer_number"),
+            ),
+            hint="在金蝶中新建并审核该客户, 或改正 config/shops.csv / create and audit the customer in Kingdee, or fix the table",
+        ),
+        Rule(
+            id="warehouse.unmapped",
+            field="wms_co_id",
+            value=pl.col("wms_co_id"),
+            passes=pl.col("stock_number").is_not_null(),
+            label_zh="仓库未映射金蝶仓库",
+            label_en="warehouse not mapped to a Kingdee stock",
+            message=pl.format(
+                "聚水潭仓库 wms_co_id {} 未在 config/warehouses.csv 中映射到金蝶仓库 / warehouse {} has no row in config/warehouses.csv",
+                pl.col("wms_co_id").fill_null("(空)"),
+                pl.col("wms_co_id").fill_null("(空)"),
+            ),
+            hint="在 config/warehouses.csv 中添加一行, 映射到金蝶仓库编码 (BD_STOCK) / add a row mapping it to a BD_STOCK number",
+        ),
+        Rule(
+            id="stock.unknown",
+            field="stock_number",
+            value=pl.col("stock_number"),
+            passes=pl.col("stock_number").is_null() | pl.col("stock_known"),
+            label_zh="映射的仓库在金蝶中不存在或未审核",
+            label_en="mapped stock missing (or not audited) in Kingdee",
+            message=pl.format(
+                "config/warehouses.csv 把 wms_co_id {} 映射到仓库 {}, 金蝶中不存在该仓库或未审核/已禁用 / stock {} is not usable in Kingdee",
+                pl.col("wms_co_id"),
+                _quoted("stock_number"),
+                _quoted("stock_number"),
+            ),
+            hint="在金蝶中新建并审核该仓库, 或改正 config/warehouses.csv / create the stock in Kingdee, or fix the table",
+        ),
+        Rule(
+            id="material.unknown",
+            field="sku_id",
+            value=pl.col("sku_id"),
+            passes=pl.col("material_known") | pl.col("sku_id").is_null(),
+            label_zh="商品编码在金蝶物料中不存在",
+            label_en="SKU unknown to Kingdee",
+            message=pl.format(
+                "商品编码 {} 在金蝶物料 (BD_MATERIAL, 已审核且启用) 中不存在 / SKU {} is not a usable Kingdee material",
+                _quoted("sku_id"),
+                _quoted("sku_id"),
+            ),
+            hint="在金蝶中建立并审核该物料 (物料编码 = 商品编码) / create and audit the material in Kingdee",
+        ),
+        Rule(
+            id="sku.missing",
+            field="sku_id",
+            value=pl.col("sku_id"),
+            passes=pl.col("sku_id").str.strip_chars().str.len_chars() > 0,
+            label_zh="明细缺少商品编码",
+            label_en="line has no SKU",
+            message=pl.lit("明细行没有商品编码 sku_id / the line has no sku_id"),
+            hint="在聚水潭核对该单据的明细 / check the line in Jushuitan",
+        ),
+        Rule(
+            id="qty.invalid",
+            field=quantity_field,
+            value=pl.col(quantity_field),
+            passes=pl.col(quantity).is_not_null(),
+            label_zh="数量缺失或不是数字",
+            label_en="quantity missing or not a number",
+            message=pl.format(
+                "{} 的值 {} 不是有效数字 / {} value {} is not a number",
+                pl.lit(quantity_field),
+                _quoted(quantity_field),
+                pl.lit(quantity_field),
+                _quoted(quantity_field),
+            ),
+            hint="在聚水潭修正数量后重新同步 / fix the quantity in Jushuitan, then replay",
+        ),
+        Rule(
+            id="qty.not_positive",
+            field=quantity_field,
+            value=pl.col(quantity_field),
+            passes=pl.col(quantity).is_null() | (pl.col(quantity) > 0),
+            label_zh="数量必须大于 0",
+            label_en="quantity must be greater than 0",
+            message=pl.format(
+                "{} = {}, 必须大于 0 / {} = {} must be > 0",
+                pl.lit(quantity_field),
+                pl.col(quantity_field),
+                pl.lit(quantity_field),
+                pl.col(quantity_field),
+            ),
+            hint="在聚水潭修正数量后重新同步 / fix the quantity in Jushuitan, then replay",
+        ),
+        Rule(
+            id="price.invalid",
+            field=price_field,
+            value=pl.col(price_field),
+            passes=pl.col("unit_price").is_not_null(),
+            label_zh="单价缺失或不是数字",
+            label_en="unit price missing or not a number",
+            message=pl.format(
+                "单价 {} 不是有效数字 / unit price {} is not a number", _quoted(price_field), _quoted(price_field)
+            ),
+            hint="在聚水潭修正单价后重新同步 / fix the price in Jushuitan, then replay",
+        ),
+        Rule(
+            id="price.negative",
+            field=price_field,
+            value=pl.col(price_field),
+            passes=pl.col("unit_price").is_null() | (pl.col("unit_price") >= 0),
+            label_zh="单价不能为负",
+            label_en="unit price must not be negative",
+            message=pl.format("单价 {} 为负数 / unit price {} is negative", pl.col(price_field), pl.col(price_field)),
+            hint="在聚水潭修正单价后重新同步 / fix the price in Jushuitan, then replay",
+        ),
+        Rule(
+            id="line.duplicate",
+            field=line_field,
+            value=pl.col(line_field),
+            passes=pl.len().over(document_field, line_field) == 1,
+            label_zh="同一单据中明细行号重复",
+            label_en="line id repeated within the document",
+            message=pl.format(
+                "明细行号 {} 在单据中出现多次 / line id {} appears more than once", line_field, line_field
+            ),
+            hint="在聚水潭核对该单据 / check the document in Jushuitan",
+        ),
+    ]
+
+
+def date_rule(field: str, parsed: str) -> Rule:
+    return Rule(
+        id="date.missing",
+        field=field,
+        value=pl.col(field),
+        passes=pl.col(parsed).is_not_null(),
+        label_zh="日期缺失或格式错误",
+        label_en="date missing or malformed",
+        message=pl.format(
+            "{} 的值 {} 不是 yyyy-MM-dd HH:mm:ss 日期 / {} value {} is not a date",
+            pl.lit(field),
+            _quoted(field),
+            pl.lit(field),
+            _quoted(field),
+        ),
+        hint="在聚水潭核对该单据的日期 / check the document's date in Jushuitan",
+    )
+
+
+def ref(value: pl.Expr) -> pl.Expr:
+    """A base-data reference by number, as Kingdee takes it with NumberSearch: {"FNumber": value}."""
+    return pl.struct(value.alias("FNumber"))
+
+
+def kingdee_date(column: str) -> pl.Expr:
+    return pl.col(column).dt.strftime(DATETIME_FORMAT)
+
+
+def nest_bills(
+    lines: pl.DataFrame,
+    *,
+    bill_no: pl.Expr,
+    header: dict[str, pl.Expr],
+    entry: dict[str, pl.Expr],
+    carry: dict[str, pl.Expr],
+) -> pl.DataFrame:
+    """One row per bill: `bill_no`, the `carry` columns (for reports), and `model`, the bill's JSON.
+
+    Header values are taken from the bill's first line (they are document fields, equal on every
+    line); FEntity keeps the source line order.
+    """
+    grouped = (
+        lines.with_columns(bill_no.alias("bill_no"))
+        .group_by("bill_no", maintain_order=True)
+        .agg(
+            *[expr.first().alias(name) for name, expr in header.items()],
+            pl.struct(*[expr.alias(name) for name, expr in entry.items()]).alias("FEntity"),
+            *[expr.alias(name) for name, expr in carry.items()],
+        )
+    )
+    return grouped.select(
+        "bill_no",
+        *carry.keys(),
+        pl.struct(*header.keys(), "FEntity").struct.json_encode().alias("model"),
+    )
+
+
+BILLS_SCHEMA = pa.DataFrameSchema(
+    {
+        "bill_no": pa.Column(pl.String, unique=True, nullable=False),
+        "model": pa.Column(pl.String, nullable=False),
+    },
+    name="kingdee_bills",
+)

@@ -1,0 +1,160 @@
+"""Rules with stable ids and the split of a frame into rows that go through and rows held back.
+
+Every rule is one vectorized Polars expression, run by pandera as a named dataframe-level check, so
+the same definition validates, explains (a message built from the row's own values, in Chinese and
+English) and splits. A document with one bad line is held whole: a bill is never written with lines
+missing, and its other lines are reported as held by association.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pandera.polars as pa
+import polars as pl
+
+ROW = "__row"
+
+HELD_SCHEMA = {
+    "document": pl.String,
+    "line": pl.String,
+    "rule_id": pl.String,
+    "severity": pl.String,
+    "label_zh": pl.String,
+    "label_en": pl.String,
+    "field": pl.String,
+    "value": pl.String,
+    "message": pl.String,
+    "hint": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One data rule. `passes` is True where a row is fine (null counts as a failure)."""
+
+    id: str
+    field: str  # the source field, as analysts know it (qty, shop_id, ...)
+    value: pl.Expr  # the offending value shown beside the reason
+    passes: pl.Expr
+    label_zh: str
+    label_en: str
+    message: pl.Expr  # built per row from its own values
+    hint: str
+    severity: Literal["hold", "warn"] = "hold"
+
+
+HELD_WITH_DOCUMENT = {
+    "rule_id": "doc.held_with_line",
+    "label_zh": "同单其他行有问题, 整单暂缓",
+    "label_en": "held with its document: another line of it failed",
+    "hint": "修正同一单据中被拦截的行后, 整单会在下次运行时写入 / fix the failing line; the document then goes whole",
+}
+
+
+@dataclass(frozen=True)
+class Split:
+    """`valid`: lines of documents with no holding failure. `held`: one row per (line, reason),
+    including lines held by association. `warnings`: reasons that did not hold the line."""
+
+    valid: pl.DataFrame
+    held: pl.DataFrame
+    warnings: pl.DataFrame
+
+    @property
+    def held_documents(self) -> pl.Series:
+        return self.held.get_column("document").unique(maintain_order=True)
+
+
+def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:
+    """A pandera schema whose checks are the rules, named by rule id."""
+    return pa.DataFrameSchema(
+        checks=[
+            pa.Check(lambda data, expr=rule.passes: data.lazyframe.select(expr.fill_null(False)), name=rule.id)
+            for rule in rules
+        ]
+    )
+
+
+def failed_rows(frame: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
+    """(row, rule_id) for every failing check, from pandera's failure cases."""
+    empty = pl.DataFrame(schema={ROW: pl.UInt32, "rule_id": pl.String})
+    if frame.is_empty() or not rules:
+        return empty
+    try:
+        rule_schema(rules).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        structural = cases.filter(pl.col("index").is_null())
+        if not structural.is_empty():
+            raise ValueError(f"frame does not have the expected shape: {structural.to_dicts()}") from None
+        return cases.select(pl.col("index").cast(pl.UInt32).alias(ROW), pl.col("check").alias("rule_id"))
+    return empty
+
+
+def split_valid_held(
+    frame: pl.DataFrame,
+    rules: Sequence[Rule],
+    *,
+    document: pl.Expr,
+    line: pl.Expr,
+) -> Split:
+    """Split `frame` (one row per line) by `rules`; `document`/`line` render the keys shown to analysts."""
+    indexed = frame.with_row_index(ROW)
+    failures = failed_rows(frame, rules)
+    failed_ids = set(failures.get_column("rule_id").unique().to_list())
+    keyed = indexed.with_columns(document.cast(pl.String).alias("__doc"), line.cast(pl.String).alias("__line"))
+
+    reasons = [
+        keyed.join(failures.filter(pl.col("rule_id") == rule.id), on=ROW, how="semi").select(
+            pl.col(ROW),
+            pl.col("__doc").alias("document"),
+            pl.col("__line").alias("line"),
+            pl.lit(rule.id).alias("rule_id"),
+            pl.lit(rule.severity).alias("severity"),
+            pl.lit(rule.label_zh).alias("label_zh"),
+            pl.lit(rule.label_en).alias("label_en"),
+            pl.lit(rule.field).alias("field"),
+            rule.value.cast(pl.String).alias("value"),
+            rule.message.cast(pl.String).alias("message"),
+            pl.lit(rule.hint).alias("hint"),
+        )
+        for rule in rules
+        if rule.id in failed_ids
+    ]
+    explained = (pl.concat(reasons) if reasons else pl.DataFrame(schema={ROW: pl.UInt32, **HELD_SCHEMA})).sort(
+        ROW, maintain_order=True
+    )
+    holding = explained.filter(pl.col("severity") == "hold")
+    warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
+
+    held_docs = holding.select("document").unique()
+    in_held_doc = keyed.join(held_docs, left_on="__doc", right_on="document", how="semi")
+    associated = in_held_doc.join(holding, on=ROW, how="anti").select(
+        pl.col(ROW),
+        pl.col("__doc").alias("document"),
+        pl.col("__line").alias("line"),
+        pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
+        pl.lit("hold").alias("severity"),
+        pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
+        pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
+        pl.lit(None, pl.String).alias("field"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", "__doc", "__doc").alias("message"),
+        pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
+    )
+    held = pl.concat([holding, associated]).sort(ROW, maintain_order=True).drop(ROW)
+    valid = keyed.join(held_docs, left_on="__doc", right_on="document", how="anti").drop(ROW, "__doc", "__line")
+    return Split(valid=valid, held=held, warnings=warnings)
+
+
+def validate_target(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """Check a payload frame before it is sent. A failure here is a bug in a mapping, never bad input:
+    raise with the failing checks instead of sending a bill Kingdee would reject or misbook."""
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        summary = exc.failure_cases.group_by("column", "check").len().to_dicts()
+        raise ValueError(f"payload failed its schema ({schema.name}): {summary}") from None
