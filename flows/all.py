@@ -18,9 +18,13 @@ def sync_all(
     dry_run: bool = False,
     batch_size: int | None = None,
 ) -> dict[str, dict]:
-    """Run materials, then outbound, then returns; each keeps its own watermark and report."""
+    """Run materials, then outbound, then returns; each keeps its own watermark and report.
+
+    A window (`since`/`until`) applies to the documents; materials always run incrementally (all of
+    them on the first run), so every item a document needs exists in Jushuitan first.
+    """
     return {
-        "materials": sync_materials(since=since, until=until, dry_run=dry_run),
+        "materials": sync_materials(dry_run=dry_run),
         "outbound": sync_outbound(since=since, until=until, dry_run=dry_run, batch_size=batch_size),
         "returns": sync_returns(since=since, until=until, dry_run=dry_run, batch_size=batch_size),
     }

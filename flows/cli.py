@@ -117,13 +117,20 @@ def demo(
     import httpx
 
     world, jst, kingdee = _start_sandbox(0, 0, seed, days, orders_per_day)
+    # The demo keeps its own Prefect database (watermarks included) and token file, apart from real runs.
+    os.environ["PREFECT_HOME"] = str((state_dir / "prefect").resolve())
     os.environ["JST_BASE_URL"] = jst.url
     os.environ["KINGDEE_SERVER_URL"] = f"{kingdee.url}/k3cloud"
     os.environ["JST_TOKEN_STORE_PATH"] = str(state_dir / "jushuitan_token.json")
     try:
+        from prefect.variables import Variable
+
         from flows.all import sync_all
+        from flows.common import watermark_name
 
         typer.echo(_credentials_text(jst.url, kingdee.url))
+        for name in ("materials", "outbound", "returns"):
+            Variable.unset(watermark_name(name))  # a new sandbox: start from scratch
         result = sync_all(since=world.start, until=datetime.now(world.end.tzinfo))
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         items = httpx.get(f"{jst.url}/__admin/items").json()

@@ -53,15 +53,27 @@ def now_shanghai() -> datetime:
     return datetime.now(SHANGHAI)
 
 
-def resolve_window(sync: str, since: datetime | None, until: datetime | None, settings: SyncSettings) -> RunWindow:
+FULL_LOAD_START = datetime(2000, 1, 1, tzinfo=SHANGHAI)
+
+
+def resolve_window(
+    sync: str,
+    since: datetime | None,
+    until: datetime | None,
+    settings: SyncSettings,
+    full_first_run: bool = False,
+) -> RunWindow:
     """An explicit window is a backfill: it leaves the watermark alone. Otherwise start at the stored
-    watermark minus the overlap (or the initial look-back) and stop `safety_lag` before now."""
+    watermark minus the overlap and stop `safety_lag` before now. Without a watermark, documents
+    start `initial_lookback_days` back; master data (`full_first_run`) loads everything once."""
     end = _aware(until) if until else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
     if since:
         return RunWindow(start=_aware(since), end=end, incremental=False)
     stored = Variable.get(watermark_name(sync), default=None)
     if stored:
         start = datetime.fromisoformat(stored) - timedelta(minutes=settings.overlap_minutes)
+    elif full_first_run:
+        start = FULL_LOAD_START
     else:
         start = end - timedelta(days=settings.initial_lookback_days)
     return RunWindow(start=start, end=end, incremental=until is None)

@@ -79,7 +79,7 @@ def sync_materials(
     `documents`: material numbers to push again regardless of their modify date."""
     settings = SyncSettings()
     with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
-        window = None if documents else resolve_window(SYNC, since, until, settings)
+        window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
         materials = fetch_materials(kingdee, window, documents, settings)
         mapping = map_materials(materials, settings.scheme())
         uploaded = upload_items(jst, mapping.items, dry_run)

@@ -139,7 +139,7 @@ class JushuitanClient:
 
     # --- the business call ---------------------------------------------------------------------
 
-    def call(self, path: str, biz: Mapping[str, Any]) -> Any:
+    def call(self, path: str, biz: Mapping[str, Any]) -> dict[str, Any]:
         """POST one business API and return the envelope's `data`; raises a JushuitanError subclass.
 
         Rate limits (199/200), transport failures and 5xx are retried with back-off; an expired token
@@ -157,8 +157,8 @@ class JushuitanClient:
         log.debug("%s page=%s elapsed=%.3fs", path, page, time.perf_counter() - started)
         return data
 
-    def _call_with(self, token: Token, path: str, biz_json: str) -> Any:
-        def attempt() -> Any:
+    def _call_with(self, token: Token, path: str, biz_json: str) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
             self._limiter.acquire((token.fingerprint, path))
             return self._post(
                 path,
@@ -177,7 +177,7 @@ class JushuitanClient:
     def _timestamp(self) -> str:
         return str(int(self._clock()))
 
-    def _post(self, path: str, params: dict[str, str]) -> Any:
+    def _post(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """One signed POST; RetryableError for what another attempt may cure, typed errors otherwise."""
         form = {**params, "sign": sign(params, self._app_secret)}
         try:
@@ -199,7 +199,12 @@ class JushuitanClient:
         except (ValueError, KeyError, TypeError):
             raise JushuitanTransportError("answer is not a {code, msg, data} JSON envelope", path) from None
         if code == 0:
-            return envelope.get("data")
+            data = envelope.get("data")
+            if data is None:  # some APIs answer an empty result with data: null
+                return {}
+            if not isinstance(data, dict):
+                raise JushuitanTransportError("envelope data is not a JSON object", path)
+            return data
         error = error_for(code, self._redact(str(envelope.get("msg") or ""), form["sign"]), path)
         if isinstance(error, JushuitanRateLimited):
             wait = random.uniform(*(_PER_SECOND_WAIT if code == 199 else _PER_MINUTE_WAIT))
@@ -266,15 +271,17 @@ class JushuitanClient:
         return token
 
     def _request_token(self, path: str, grant: dict[str, str], fallback_refresh: str | None = None) -> Token:
-        def attempt() -> Any:
+        def attempt() -> dict[str, Any]:
             system = {"app_key": self._settings.app_key, "charset": "utf-8", "timestamp": self._timestamp()}
             return self._post(path, {**system, **grant})
 
         data = retry(attempt, self._backoff, self._sleep)
+        # A refresh that does not rotate the refresh token leaves the old one valid.
+        refresh = data.get("refresh_token") or fallback_refresh
         try:
             return Token(
                 access_token=str(data["access_token"]),
-                refresh_token=str(data.get("refresh_token") or fallback_refresh or "") or None,
+                refresh_token=str(refresh) if refresh else None,
                 expires_at=self._clock() + float(data["expires_in"]),
             )
         except (KeyError, TypeError, ValueError):

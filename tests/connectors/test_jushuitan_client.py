@@ -228,6 +228,7 @@ def test_transport_failures_are_retried_with_growing_jittered_backoff() -> None:
     [
         httpx.Response(200, text="<html>maintenance</html>"),
         httpx.Response(200, json=["not", "an", "envelope"]),
+        httpx.Response(200, json={"code": 0, "msg": "ok", "data": [1, 2]}),
         httpx.Response(404, text="no such path"),
     ],
 )
@@ -310,18 +311,20 @@ def test_first_call_without_any_token_uses_get_init_token_and_stores_it(tmp_path
 
 def test_token_from_settings_is_used_when_the_store_is_empty() -> None:
     client, platform, _ = make_client(
-        lambda path, form: ok(form["access_token"]),
+        lambda path, form: ok({"token": form["access_token"]}),
         store=MemoryTokenStore(),
         access_token="console-token",
         refresh_token="console-refresh",
     )
-    assert client.call(SHOPS, {}) == "console-token"
+    assert client.call(SHOPS, {}) == {"token": "console-token"}
     assert platform.paths() == [SHOPS]
 
 
 def test_stored_token_wins_over_settings() -> None:
-    client, _, _ = make_client(lambda path, form: ok(form["access_token"]), access_token="console-token")
-    assert client.call(SHOPS, {}) == STORED.access_token
+    client, _, _ = make_client(
+        lambda path, form: ok({"token": form["access_token"]}), access_token="console-token"
+    )
+    assert client.call(SHOPS, {}) == {"token": STORED.access_token}
 
 
 def test_code_100_refreshes_the_token_and_retries_once() -> None:
@@ -330,12 +333,12 @@ def test_code_100_refreshes_the_token_and_retries_once() -> None:
     def business(path: str, form: dict[str, str]) -> dict[str, Any]:
         if form["access_token"] == STORED.access_token:
             return {"code": 100, "msg": "access_token已过期", "data": None}
-        return ok(form["access_token"])
+        return ok({"token": form["access_token"]})
 
     handler = _token_platform(business, {"/openWeb/auth/refreshToken": token_data("refreshed-access")})
     client, platform, time = make_client(handler, store=store)
 
-    assert client.call(SHOPS, {}) == "refreshed-access"
+    assert client.call(SHOPS, {}) == {"token": "refreshed-access"}
     assert platform.paths() == [SHOPS, "/openWeb/auth/refreshToken", SHOPS]
     refresh_form = platform.requests[1][1]
     assert set(refresh_form) == {
@@ -352,11 +355,20 @@ def test_code_100_refreshes_the_token_and_retries_once() -> None:
     assert store.load() == Token("refreshed-access", "new-refresh-token", time.now + 2_592_000)
 
 
+def test_a_refresh_answer_without_refresh_token_keeps_the_old_one() -> None:
+    store = MemoryTokenStore(Token("old-access", "kept-refresh", 1_700_000_100.0))
+    answer = ok({"access_token": "fresh-access", "expires_in": 3600})
+    handler = _token_platform(lambda path, form: ok({}), {"/openWeb/auth/refreshToken": answer})
+    client, _, time = make_client(handler, store=store)
+    client.call(SHOPS, {})
+    assert store.load() == Token("fresh-access", "kept-refresh", time.now + 3600)
+
+
 def test_a_failed_refresh_falls_back_to_get_init_token() -> None:
     def business(path: str, form: dict[str, str]) -> dict[str, Any]:
         if form["access_token"] == STORED.access_token:
             return {"code": 100, "msg": "expired", "data": None}
-        return ok(form["access_token"])
+        return ok({"token": form["access_token"]})
 
     handler = _token_platform(
         business,
@@ -366,7 +378,7 @@ def test_a_failed_refresh_falls_back_to_get_init_token() -> None:
         },
     )
     client, platform, _ = make_client(handler)
-    assert client.call(SHOPS, {}) == "init-access"
+    assert client.call(SHOPS, {}) == {"token": "init-access"}
     assert platform.paths() == [SHOPS, "/openWeb/auth/refreshToken", "/openWeb/auth/getInitToken", SHOPS]
 
 
@@ -385,11 +397,11 @@ def test_token_is_refreshed_ahead_of_expiry() -> None:
     time = FakeTime()
     soon = Token("old-access", "old-refresh", time.now + 3600)  # margin is 24 h
     handler = _token_platform(
-        lambda path, form: ok(form["access_token"]),
+        lambda path, form: ok({"token": form["access_token"]}),
         {"/openWeb/auth/refreshToken": token_data("fresh-access")},
     )
     client, platform, _ = make_client(handler, store=MemoryTokenStore(soon), time=time)
-    assert client.call(SHOPS, {}) == "fresh-access"
+    assert client.call(SHOPS, {}) == {"token": "fresh-access"}
     assert platform.paths() == ["/openWeb/auth/refreshToken", SHOPS]
 
 
@@ -400,7 +412,7 @@ def test_parallel_calls_refused_with_code_100_refresh_only_once() -> None:
         if form["access_token"] == STORED.access_token:
             both_refused.wait()
             return {"code": 100, "msg": "expired", "data": None}
-        return ok(form["access_token"])
+        return ok({"token": form["access_token"]})
 
     handler = _token_platform(business, {"/openWeb/auth/refreshToken": token_data("refreshed-access")})
     client, platform, _ = make_client(handler)
@@ -410,7 +422,7 @@ def test_parallel_calls_refused_with_code_100_refresh_only_once() -> None:
         worker.start()
     for worker in workers:
         worker.join(timeout=10)
-    assert results == ["refreshed-access", "refreshed-access"]
+    assert results == [{"token": "refreshed-access"}] * 2
     assert platform.paths().count("/openWeb/auth/refreshToken") == 1
 
 
