@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/jst-kingdee demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -58,9 +58,8 @@ def sync(
 
 
 def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):
-    from sandbox.jushuitan_app import create_app as jushuitan_app
-
     from sandbox.data import generate_world
+    from sandbox.jushuitan_app import create_app as jushuitan_app
     from sandbox.kingdee_app import create_app as kingdee_app
     from sandbox.server import BackgroundServer
 

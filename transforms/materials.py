@@ -125,6 +125,7 @@ def map_materials(kingdee_materials: pl.DataFrame, config: SchemeConfig) -> Mate
         material_rules(),
         document=pl.col("FNumber"),
         line=pl.col("FNumber"),
+        sku_id=pl.col("FNumber"),
     )
     items = split.valid.select(
         pl.col("FNumber").alias("sku_id"),  # 商品编码 = 物料编码

@@ -43,7 +43,15 @@ def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) 
     in_scope = pl.col("status") == IN_SCOPE_STATUS
     out_of_scope = lines.filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True)
     enriched = enrich(lines.filter(in_scope), master)
-    split = split_valid_held(enriched, outbound_rules(), document=pl.col("io_id"), line=pl.col("ioi_id"))
+    split = split_valid_held(
+        enriched,
+        outbound_rules(),
+        document=pl.col("io_id"),
+        line=pl.col("ioi_id"),
+        shop_id=pl.col("shop_id"),
+        shop_name=pl.col("shop_name"),
+        sku_id=pl.col("sku_id"),
+    )
     bills = sal_outstock_models(split.valid, config)
     return OutboundMapping(bills=validate_target(bills, BILLS_SCHEMA), split=split, out_of_scope=out_of_scope)
 

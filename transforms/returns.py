@@ -110,7 +110,15 @@ def map_returns(
             return_lot(pl.col("i_id").fill_null("")).alias("lot"),
         )
     )
-    split = split_valid_held(enrich(returned, master), returns_rules(), document=pl.col("as_id"), line=pl.col("asi_id"))
+    split = split_valid_held(
+        enrich(returned, master),
+        returns_rules(),
+        document=pl.col("as_id"),
+        line=pl.col("asi_id"),
+        shop_id=pl.col("shop_id"),
+        shop_name=pl.col("shop_name"),
+        sku_id=pl.col("sku_id"),
+    )
     bills = sal_returnstock_models(split.valid, config)
     return ReturnsMapping(
         bills=validate_target(bills, BILLS_SCHEMA), split=split, out_of_scope=out_of_scope, excluded=excluded

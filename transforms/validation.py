@@ -16,10 +16,15 @@ import pandera.polars as pa
 import polars as pl
 
 ROW = "__row"
+NONE = pl.lit(None, pl.String)
+CONTEXT = ("__document", "__line", "__shop_id", "__shop_name", "__sku_id")
 
 HELD_SCHEMA = {
     "document": pl.String,
     "line": pl.String,
+    "shop_id": pl.String,
+    "shop_name": pl.String,
+    "sku_id": pl.String,
     "rule_id": pl.String,
     "severity": pl.String,
     "label_zh": pl.String,
@@ -100,18 +105,26 @@ def split_valid_held(
     *,
     document: pl.Expr,
     line: pl.Expr,
+    shop_id: pl.Expr = NONE,
+    shop_name: pl.Expr = NONE,
+    sku_id: pl.Expr = NONE,
 ) -> Split:
     """Split `frame` (one row per line) by `rules`; `document`/`line` render the keys shown to analysts."""
     indexed = frame.with_row_index(ROW)
     failures = failed_rows(frame, rules)
     failed_ids = set(failures.get_column("rule_id").unique().to_list())
-    keyed = indexed.with_columns(document.cast(pl.String).alias("__doc"), line.cast(pl.String).alias("__line"))
+    keyed = indexed.with_columns(
+        *[
+            expr.cast(pl.String).alias(name)
+            for name, expr in zip(CONTEXT, (document, line, shop_id, shop_name, sku_id), strict=True)
+        ]
+    )
+    context = [pl.col(name).alias(name.removeprefix("__")) for name in CONTEXT]
 
     reasons = [
         keyed.join(failures.filter(pl.col("rule_id") == rule.id), on=ROW, how="semi").select(
             pl.col(ROW),
-            pl.col("__doc").alias("document"),
-            pl.col("__line").alias("line"),
+            *context,
             pl.lit(rule.id).alias("rule_id"),
             pl.lit(rule.severity).alias("severity"),
             pl.lit(rule.label_zh).alias("label_zh"),
@@ -131,22 +144,23 @@ def split_valid_held(
     warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
 
     held_docs = holding.select("document").unique()
-    in_held_doc = keyed.join(held_docs, left_on="__doc", right_on="document", how="semi")
+    in_held_doc = keyed.join(held_docs, left_on="__document", right_on="document", how="semi")
     associated = in_held_doc.join(holding, on=ROW, how="anti").select(
         pl.col(ROW),
-        pl.col("__doc").alias("document"),
-        pl.col("__line").alias("line"),
+        *context,
         pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
         pl.lit("hold").alias("severity"),
         pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
         pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
         pl.lit(None, pl.String).alias("field"),
         pl.lit(None, pl.String).alias("value"),
-        pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", "__doc", "__doc").alias("message"),
+        pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", "__document", "__document").alias(
+            "message"
+        ),
         pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
     )
     held = pl.concat([holding, associated]).sort(ROW, maintain_order=True).drop(ROW)
-    valid = keyed.join(held_docs, left_on="__doc", right_on="document", how="anti").drop(ROW, "__doc", "__line")
+    valid = keyed.join(held_docs, left_on="__document", right_on="document", how="anti").drop(ROW, *CONTEXT)
     return Split(valid=valid, held=held, warnings=warnings)
 
 
