@@ -57,6 +57,27 @@ def sync(
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+class Document(StrEnum):
+    materials = "materials"
+    outbound = "outbound"
+    returns = "returns"
+
+
+@app.command()
+def replay(
+    which: Document,
+    documents: Annotated[list[str], typer.Argument(help="io_id (outbound), as_id (returns) or material numbers")],
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+) -> None:
+    """Send chosen documents again, whatever the watermark (already-written ones are skipped)."""
+    from flows.materials import sync_materials
+    from flows.outbound import sync_outbound
+    from flows.returns import sync_returns
+
+    flow = {"materials": sync_materials, "outbound": sync_outbound, "returns": sync_returns}[which.value]
+    typer.echo(json.dumps(flow(documents=documents, dry_run=dry_run), ensure_ascii=False, indent=2))
+
+
 def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):
     from sandbox.data import generate_world
     from sandbox.jushuitan_app import create_app as jushuitan_app

@@ -19,9 +19,11 @@ from flows.common import (
     RunWindow,
     advance_watermark,
     held_outcomes,
+    now_shanghai,
     outcome_frame,
     resolve_window,
 )
+from flows.ledger import HeldLedger
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.materials import map_materials, material_fields
@@ -32,9 +34,10 @@ KINGDEE_TIME = "%Y-%m-%d %H:%M:%S"
 
 @task(name="fetch-materials", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
 def fetch_materials(
-    kingdee: KingdeeClient, window: RunWindow | None, numbers: list[str] | None, settings: SyncSettings
+    kingdee: KingdeeClient, window: RunWindow | None, numbers: list[str], settings: SyncSettings
 ) -> pl.DataFrame:
-    """Audited, enabled, sold-online materials of the org, modified in the window (or by number)."""
+    """Audited, enabled, sold-online materials of the org modified in the window, plus `numbers`
+    (held ones retried, or a replay) whatever their modify date."""
     scheme = settings.scheme()
     wanted = (
         Filter.eq("FDocumentStatus", "C")
@@ -42,16 +45,18 @@ def fetch_materials(
         & Filter.eq(scheme.sell_online_field, True)
         & Filter.eq("FUseOrgId.FNumber", settings.org)
     )
-    if numbers:
-        wanted = wanted & Filter.in_("FNumber", numbers)
-    else:
+    selections = [Filter.in_("FNumber", numbers)] if numbers else []
+    if window:
         # Kingdee compares FModifyDate in its own (Beijing) wall-clock time.
-        wanted = (
-            wanted
-            & Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
+        selections.append(
+            Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
             & Filter.le("FModifyDate", window.end.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
         )
-    return kingdee.execute_bill_query("BD_MATERIAL", material_fields(scheme), wanted, order_by="FNumber ASC")
+    frames = [
+        kingdee.execute_bill_query("BD_MATERIAL", material_fields(scheme), wanted & selection, order_by="FNumber ASC")
+        for selection in selections
+    ]
+    return pl.concat(frames, how="vertical_relaxed").unique("FNumber", keep="first", maintain_order=True)
 
 
 @task(name="upload-items", cache_policy=NO_CACHE)
@@ -78,19 +83,27 @@ def sync_materials(
     """Push audited, sold-online Kingdee materials to Jushuitan as items (i_id = sku_id = FNumber).
     `documents`: material numbers to push again regardless of their modify date."""
     settings = SyncSettings()
+    ledger = HeldLedger(settings.held_ledger_path)
     with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
         window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
-        materials = fetch_materials(kingdee, window, documents, settings)
+        retried = documents or ledger.pending(SYNC)
+        materials = fetch_materials(kingdee, window, retried, settings)
         mapping = map_materials(materials, settings.scheme())
         uploaded = upload_items(jst, mapping.items, dry_run)
+    outcomes = pl.concat([uploaded, held_outcomes(mapping.split.held)])
+    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
     report = SyncReport(
         sync=SYNC,
         dry_run=dry_run,
         window=window,
-        outcomes=pl.concat([uploaded, held_outcomes(mapping.split.held)]),
+        outcomes=outcomes,
         held_rows=mapping.split.held,
         warnings=mapping.split.warnings,
-        notes={reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
+        notes={
+            **{reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
+            "held earlier, retried": len(retried),
+            "held earlier, no longer in scope": closed,
+        },
     )
     publish(report, settings.reports_dir, settings.held_rows_in_artifact)
     if window and window.incremental and not dry_run:

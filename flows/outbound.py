@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 
 import polars as pl
 from prefect import flow, task
@@ -17,9 +18,11 @@ from flows.common import (
     follow_up,
     held_outcomes,
     load_master_data,
+    now_shanghai,
     resolve_window,
     save_bills,
 )
+from flows.ledger import HeldLedger
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.frames import latest_versions, outbound_lines
@@ -30,12 +33,13 @@ NEVER_BOOKED = ("Cancelled", "Delete")
 
 
 @task(name="fetch-outbound", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
-def fetch_outbound(jst: JushuitanClient, window: RunWindow | None, documents: list[str] | None) -> pl.DataFrame:
-    """Every status in the window: Confirmed ones are booked, cancelled ones are checked against Kingdee."""
-    if documents:
-        pages = jst.outbound_by_ids(io_ids=documents)
-    else:
-        pages = jst.outbound_pages(modified_begin=window.start, modified_end=window.end)
+def fetch_outbound(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> pl.DataFrame:
+    """Documents of every status (Confirmed ones are booked, revoked ones checked against Kingdee):
+    the window's, plus `io_ids` fetched by number (held documents retried, or a replay)."""
+    pages = chain(
+        jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else (),
+        jst.outbound_by_ids(io_ids=io_ids) if io_ids else (),
+    )
     return latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
 
 
@@ -72,24 +76,32 @@ def sync_outbound(
     backfill window that leaves the watermark alone. `documents`: replay these io_ids only.
     """
     settings = SyncSettings()
+    ledger = HeldLedger(settings.held_ledger_path)
     with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
         master = load_master_data(kingdee, settings)
         window = None if documents else resolve_window(SYNC, since, until, settings)
-        lines = fetch_outbound(jst, window, documents)
+        retried = documents or ledger.pending(SYNC)
+        lines = fetch_outbound(jst, window, retried)
         mapping = map_outbound(lines, master, settings.scheme())
         saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
         if not dry_run:
             follow_up(kingdee, FORM_ID, saved, settings)
         attention = cancelled_after_booking(kingdee, lines)
     in_scope = lines.filter(pl.col("status") == "Confirmed")
+    outcomes = pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")])
+    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
     report = SyncReport(
         sync=SYNC,
         dry_run=dry_run,
         window=window,
-        outcomes=pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")]),
+        outcomes=outcomes,
         held_rows=mapping.split.held,
         warnings=mapping.split.warnings,
-        notes={f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
+        notes={
+            **{f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
+            "held earlier, retried": len(retried),
+            "held earlier, no longer in scope": closed,
+        },
         attention=attention,
     )
     publish(report, settings.reports_dir, settings.held_rows_in_artifact)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 
 import polars as pl
 from prefect import flow, task
@@ -17,9 +18,11 @@ from flows.common import (
     follow_up,
     held_outcomes,
     load_master_data,
+    now_shanghai,
     resolve_window,
     save_bills,
 )
+from flows.ledger import HeldLedger
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.frames import latest_versions, received_dates, refund_lines
@@ -30,23 +33,26 @@ SYNC = "returns"
 
 @task(name="fetch-returns", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
 def fetch_returns(
-    jst: JushuitanClient, window: RunWindow | None, documents: list[str] | None
+    jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Confirmed after-sales whose goods the warehouse received, plus the warehouse receipts of those
-    whose lines lack a receive date (the receipt's io_date is the in-stock date)."""
-    if documents:
-        pages = jst.refunds_by_ids(as_ids=documents)
-    else:
-        pages = jst.refund_pages(
+    """Confirmed after-sales whose goods the warehouse received (the window's, plus `as_ids` fetched
+    by number: held ones retried, or a replay), and the warehouse receipts of those whose lines lack
+    a receive date (the receipt's io_date is the in-stock date)."""
+    windowed = (
+        jst.refund_pages(
             modified_begin=window.start,
             modified_end=window.end,
             status=IN_SCOPE_STATUS,
             good_status=RECEIVED_GOOD_STATUS,
         )
+        if window
+        else ()
+    )
+    pages = chain(windowed, jst.refunds_by_ids(as_ids=as_ids) if as_ids else ())
     lines = latest_versions(refund_lines(doc for page in pages for doc in page), "as_id")
     undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
-    as_ids = undated["as_id"].drop_nulls().unique().to_list()
-    receipts = [r for page in jst.received_by_ids(as_ids=as_ids) for r in page] if as_ids else []
+    undated_ids = undated["as_id"].drop_nulls().unique().to_list()
+    receipts = [r for page in jst.received_by_ids(as_ids=undated_ids) for r in page] if undated_ids else []
     return lines, received_dates(receipts)
 
 
@@ -64,10 +70,12 @@ def sync_returns(
     incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
     """
     settings = SyncSettings()
+    ledger = HeldLedger(settings.held_ledger_path)
     with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
         master = load_master_data(kingdee, settings)
         window = None if documents else resolve_window(SYNC, since, until, settings)
-        lines, stock_in = fetch_returns(jst, window, documents)
+        retried = documents or ledger.pending(SYNC)
+        lines, stock_in = fetch_returns(jst, window, retried)
         mapping = map_returns(lines, stock_in, master, settings.scheme())
         saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
         if not dry_run:
@@ -78,17 +86,21 @@ def sync_returns(
         .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
         .filter(pl.col("len") == pl.col("len_all"))
     )
+    outcomes = pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")])
+    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
     report = SyncReport(
         sync=SYNC,
         dry_run=dry_run,
         window=window,
-        outcomes=pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")]),
+        outcomes=outcomes,
         held_rows=mapping.split.held,
         warnings=mapping.split.warnings,
         notes={
             "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
             "lines left out (r_qty ≤ 0)": mapping.excluded.height,
             "after-sales not confirmed and received": mapping.out_of_scope.height,
+            "held earlier, retried": len(retried),
+            "held earlier, no longer in scope": closed,
         },
     )
     publish(report, settings.reports_dir, settings.held_rows_in_artifact)

@@ -36,6 +36,10 @@ class SyncSettings(BaseSettings):
     online_order_field: str = "F_PAEZ_OnlineOrderNo"
     sell_online_field: str = "F_PAEZ_SellOnline"
 
+    @property
+    def held_ledger_path(self) -> Path:
+        return self.state_dir / "held.sqlite"
+
     def scheme(self) -> SchemeConfig:
         return SchemeConfig(
             org=self.org,
