@@ -3,8 +3,10 @@ chunked saves to Kingdee, and the per-run outcome table every report is built fr
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -85,6 +87,32 @@ def advance_watermark(sync: str, window: RunWindow) -> None:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+# --- one run at a time ---------------------------------------------------------------------
+
+
+class RunInProgress(RuntimeError):
+    """Another run of the same sync holds the lock: this one writes nothing."""
+
+
+@contextmanager
+def run_lock(sync: str, settings: SyncSettings) -> Iterator[None]:
+    """An exclusive lock per sync under the state directory. Deployments already refuse overlapping
+    runs (concurrency_limit 1, CANCEL_NEW); this also covers the CLI and ad-hoc runs on the same host.
+    The OS drops the lock when the process dies, so a killed run never leaves it stuck."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / f"{sync}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress(
+                f"another {sync} run is in progress (lock {handle.name}); nothing was written"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --- master data -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from flows.common import (
     now_shanghai,
     outcome_frame,
     resolve_window,
+    run_lock,
 )
 from flows.ledger import HeldLedger
 from flows.reports import SyncReport, publish
@@ -83,29 +84,30 @@ def sync_materials(
     """Push audited, sold-online Kingdee materials to Jushuitan as items (i_id = sku_id = FNumber).
     `documents`: material numbers to push again regardless of their modify date."""
     settings = SyncSettings()
-    ledger = HeldLedger(settings.held_ledger_path)
-    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
-        window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
-        retried = documents or ledger.pending(SYNC)
-        materials = fetch_materials(kingdee, window, retried, settings)
-        mapping = map_materials(materials, settings.scheme())
-        uploaded = upload_items(jst, mapping.items, dry_run)
-    outcomes = pl.concat([uploaded, held_outcomes(mapping.split.held)])
-    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
-    report = SyncReport(
-        sync=SYNC,
-        dry_run=dry_run,
-        window=window,
-        outcomes=outcomes,
-        held_rows=mapping.split.held,
-        warnings=mapping.split.warnings,
-        notes={
-            **{reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
-            "held earlier, retried": len(retried),
-            "held earlier, no longer in scope": closed,
-        },
-    )
-    publish(report, settings.reports_dir, settings.held_rows_in_artifact)
-    if window and window.incremental and not dry_run:
-        advance_watermark(SYNC, window)
-    return report.summary()
+    with run_lock(SYNC, settings):
+        ledger = HeldLedger(settings.held_ledger_path)
+        with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+            window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
+            retried = documents or ledger.pending(SYNC)
+            materials = fetch_materials(kingdee, window, retried, settings)
+            mapping = map_materials(materials, settings.scheme())
+            uploaded = upload_items(jst, mapping.items, dry_run)
+        outcomes = pl.concat([uploaded, held_outcomes(mapping.split.held)])
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        report = SyncReport(
+            sync=SYNC,
+            dry_run=dry_run,
+            window=window,
+            outcomes=outcomes,
+            held_rows=mapping.split.held,
+            warnings=mapping.split.warnings,
+            notes={
+                **{reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
+                "held earlier, retried": len(retried),
+                "held earlier, no longer in scope": closed,
+            },
+        )
+        publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+        if window and window.incremental and not dry_run:
+            advance_watermark(SYNC, window)
+        return report.summary()

@@ -20,6 +20,7 @@ from flows.common import (
     load_master_data,
     now_shanghai,
     resolve_window,
+    run_lock,
     save_bills,
 )
 from flows.ledger import HeldLedger
@@ -76,35 +77,36 @@ def sync_outbound(
     backfill window that leaves the watermark alone. `documents`: replay these io_ids only.
     """
     settings = SyncSettings()
-    ledger = HeldLedger(settings.held_ledger_path)
-    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
-        master = load_master_data(kingdee, settings)
-        window = None if documents else resolve_window(SYNC, since, until, settings)
-        retried = documents or ledger.pending(SYNC)
-        lines = fetch_outbound(jst, window, retried)
-        mapping = map_outbound(lines, master, settings.scheme())
-        saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
-        if not dry_run:
-            follow_up(kingdee, FORM_ID, saved, settings)
-        attention = cancelled_after_booking(kingdee, lines)
-    in_scope = lines.filter(pl.col("status") == "Confirmed")
-    outcomes = pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")])
-    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
-    report = SyncReport(
-        sync=SYNC,
-        dry_run=dry_run,
-        window=window,
-        outcomes=outcomes,
-        held_rows=mapping.split.held,
-        warnings=mapping.split.warnings,
-        notes={
-            **{f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
-            "held earlier, retried": len(retried),
-            "held earlier, no longer in scope": closed,
-        },
-        attention=attention,
-    )
-    publish(report, settings.reports_dir, settings.held_rows_in_artifact)
-    if window and window.incremental and not dry_run:
-        advance_watermark(SYNC, window)
-    return report.summary()
+    with run_lock(SYNC, settings):
+        ledger = HeldLedger(settings.held_ledger_path)
+        with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+            master = load_master_data(kingdee, settings)
+            window = None if documents else resolve_window(SYNC, since, until, settings)
+            retried = documents or ledger.pending(SYNC)
+            lines = fetch_outbound(jst, window, retried)
+            mapping = map_outbound(lines, master, settings.scheme())
+            saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+            if not dry_run:
+                follow_up(kingdee, FORM_ID, saved, settings)
+            attention = cancelled_after_booking(kingdee, lines)
+        in_scope = lines.filter(pl.col("status") == "Confirmed")
+        outcomes = pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")])
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        report = SyncReport(
+            sync=SYNC,
+            dry_run=dry_run,
+            window=window,
+            outcomes=outcomes,
+            held_rows=mapping.split.held,
+            warnings=mapping.split.warnings,
+            notes={
+                **{f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
+                "held earlier, retried": len(retried),
+                "held earlier, no longer in scope": closed,
+            },
+            attention=attention,
+        )
+        publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+        if window and window.incremental and not dry_run:
+            advance_watermark(SYNC, window)
+        return report.summary()

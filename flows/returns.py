@@ -20,6 +20,7 @@ from flows.common import (
     load_master_data,
     now_shanghai,
     resolve_window,
+    run_lock,
     save_bills,
 )
 from flows.ledger import HeldLedger
@@ -70,40 +71,41 @@ def sync_returns(
     incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
     """
     settings = SyncSettings()
-    ledger = HeldLedger(settings.held_ledger_path)
-    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
-        master = load_master_data(kingdee, settings)
-        window = None if documents else resolve_window(SYNC, since, until, settings)
-        retried = documents or ledger.pending(SYNC)
-        lines, stock_in = fetch_returns(jst, window, retried)
-        mapping = map_returns(lines, stock_in, master, settings.scheme())
-        saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
-        if not dry_run:
-            follow_up(kingdee, FORM_ID, saved, settings)
-    nothing_returned = (
-        mapping.excluded.group_by("as_id")
-        .len()
-        .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
-        .filter(pl.col("len") == pl.col("len_all"))
-    )
-    outcomes = pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")])
-    closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
-    report = SyncReport(
-        sync=SYNC,
-        dry_run=dry_run,
-        window=window,
-        outcomes=outcomes,
-        held_rows=mapping.split.held,
-        warnings=mapping.split.warnings,
-        notes={
-            "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
-            "lines left out (r_qty ≤ 0)": mapping.excluded.height,
-            "after-sales not confirmed and received": mapping.out_of_scope.height,
-            "held earlier, retried": len(retried),
-            "held earlier, no longer in scope": closed,
-        },
-    )
-    publish(report, settings.reports_dir, settings.held_rows_in_artifact)
-    if window and window.incremental and not dry_run:
-        advance_watermark(SYNC, window)
-    return report.summary()
+    with run_lock(SYNC, settings):
+        ledger = HeldLedger(settings.held_ledger_path)
+        with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+            master = load_master_data(kingdee, settings)
+            window = None if documents else resolve_window(SYNC, since, until, settings)
+            retried = documents or ledger.pending(SYNC)
+            lines, stock_in = fetch_returns(jst, window, retried)
+            mapping = map_returns(lines, stock_in, master, settings.scheme())
+            saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+            if not dry_run:
+                follow_up(kingdee, FORM_ID, saved, settings)
+        nothing_returned = (
+            mapping.excluded.group_by("as_id")
+            .len()
+            .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
+            .filter(pl.col("len") == pl.col("len_all"))
+        )
+        outcomes = pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")])
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        report = SyncReport(
+            sync=SYNC,
+            dry_run=dry_run,
+            window=window,
+            outcomes=outcomes,
+            held_rows=mapping.split.held,
+            warnings=mapping.split.warnings,
+            notes={
+                "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
+                "lines left out (r_qty ≤ 0)": mapping.excluded.height,
+                "after-sales not confirmed and received": mapping.out_of_scope.height,
+                "held earlier, retried": len(retried),
+                "held earlier, no longer in scope": closed,
+            },
+        )
+        publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+        if window and window.incremental and not dry_run:
+            advance_watermark(SYNC, window)
+        return report.summary()
