@@ -144,7 +144,7 @@ def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterDa
 # --- saving bills ----------------------------------------------------------------------------
 
 
-def _chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
+def chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
     for offset in range(0, frame.height, size):
         yield frame.slice(offset, size)
 
@@ -210,14 +210,6 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
         )
         break
     return pl.concat(parts)
-
-
-def save_bills(
-    kingdee: KingdeeClient, form_id: str, bills: pl.DataFrame, batch_size: int, dry_run: bool
-) -> pl.DataFrame:
-    """Chunk bills into BatchSave calls; one task run per chunk (task runs grow with batches, not rows)."""
-    parts = [save_batch(kingdee, form_id, chunk, dry_run) for chunk in _chunks(bills, batch_size)]
-    return pl.concat(parts) if parts else pl.DataFrame(schema=OUTCOME_SCHEMA)
 
 
 def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, settings: SyncSettings) -> None:

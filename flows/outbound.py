@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from itertools import chain
 
 import polars as pl
 from prefect import flow, task
@@ -21,27 +21,44 @@ from flows.common import (
     now_shanghai,
     resolve_window,
     run_lock,
-    save_bills,
 )
 from flows.ledger import HeldLedger
+from flows.pipeline import MappedGroup, SavePipeline, grouped, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
+from transforms.documents import MasterData
 from transforms.frames import latest_versions, outbound_lines
+from transforms.mappings import SchemeConfig
 from transforms.outbound import FORM_ID, map_outbound
 
 SYNC = "outbound"
 NEVER_BOOKED = ("Cancelled", "Delete")
 
 
-@task(name="fetch-outbound", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
-def fetch_outbound(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> pl.DataFrame:
-    """Documents of every status (Confirmed ones are booked, revoked ones checked against Kingdee):
-    the window's, plus `io_ids` fetched by number (held documents retried, or a replay)."""
-    pages = chain(
-        jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else (),
-        jst.outbound_by_ids(io_ids=io_ids) if io_ids else (),
+def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[list[dict]]:
+    """Documents of every status, lazily: `io_ids` by number first (held documents retried, or a
+    replay), then the window's pages."""
+    yield from jst.outbound_by_ids(io_ids=io_ids) if io_ids else ()
+    yield from jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else ()
+
+
+@task(name="map-outbound", cache_policy=NO_CACHE)
+def map_outbound_group(
+    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
+) -> MappedGroup:
+    """One group of pages: Confirmed documents become bills, the others are held or out of scope;
+    revoked documents are checked against Kingdee."""
+    lines = latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
+    mapping = map_outbound(lines, master, scheme)
+    in_scope = lines.filter(pl.col("status") == "Confirmed")
+    return MappedGroup(
+        bills=mapping.bills,
+        held_outcomes=held_outcomes(mapping.split.held, in_scope, "io_id"),
+        held_rows=mapping.split.held,
+        warnings=mapping.split.warnings,
+        notes={f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
+        attention=cancelled_after_booking(kingdee, lines),
     )
-    return latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
 
 
 def cancelled_after_booking(kingdee: KingdeeClient, lines: pl.DataFrame) -> pl.DataFrame:
@@ -83,28 +100,26 @@ def sync_outbound(
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
             retried = documents or ledger.pending(SYNC)
-            lines = fetch_outbound(jst, window, retried)
-            mapping = map_outbound(lines, master, settings.scheme())
-            saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+            pipeline = SavePipeline(
+                kingdee, FORM_ID, batch_size or settings.batch_size, settings.kingdee_concurrency, dry_run
+            )
+            groups = (
+                map_outbound_group(pages, master, settings.scheme(), kingdee)
+                for pages in grouped(outbound_pages(jst, window, retried), settings.pages_per_group)
+            )
+            totals = run_groups(groups, pipeline)
             if not dry_run:
-                follow_up(kingdee, FORM_ID, saved, settings)
-            attention = cancelled_after_booking(kingdee, lines)
-        in_scope = lines.filter(pl.col("status") == "Confirmed")
-        outcomes = pl.concat([saved, held_outcomes(mapping.split.held, in_scope, "io_id")])
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+                follow_up(kingdee, FORM_ID, totals.outcomes, settings)
+        closed = 0 if dry_run else ledger.record(SYNC, totals.outcomes, retried, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
             window=window,
-            outcomes=outcomes,
-            held_rows=mapping.split.held,
-            warnings=mapping.split.warnings,
-            notes={
-                **{f"status {status}": n for status, n in mapping.out_of_scope.group_by("status").len().rows()},
-                "held earlier, retried": len(retried),
-                "held earlier, no longer in scope": closed,
-            },
-            attention=attention,
+            outcomes=totals.outcomes,
+            held_rows=totals.held_rows,
+            warnings=totals.warnings,
+            notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
+            attention=totals.attention,
         )
         publish(report, settings.reports_dir, settings.held_rows_in_artifact)
         if window and window.incremental and not dry_run:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from itertools import chain
 
 import polars as pl
 from prefect import flow, task
@@ -21,40 +21,60 @@ from flows.common import (
     now_shanghai,
     resolve_window,
     run_lock,
-    save_bills,
 )
 from flows.ledger import HeldLedger
+from flows.pipeline import MappedGroup, SavePipeline, grouped, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
+from transforms.documents import MasterData
 from transforms.frames import latest_versions, received_dates, refund_lines
+from transforms.mappings import SchemeConfig
 from transforms.returns import FORM_ID, IN_SCOPE_STATUS, RECEIVED_GOOD_STATUS, map_returns
 
 SYNC = "returns"
 
 
-@task(name="fetch-returns", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
-def fetch_returns(
-    jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Confirmed after-sales whose goods the warehouse received (the window's, plus `as_ids` fetched
-    by number: held ones retried, or a replay), and the warehouse receipts of those whose lines lack
-    a receive date (the receipt's io_date is the in-stock date)."""
-    windowed = (
-        jst.refund_pages(
+def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[list[dict]]:
+    """Confirmed after-sales whose goods the warehouse received, lazily: `as_ids` by number first
+    (held ones retried, or a replay), then the window's pages."""
+    yield from jst.refunds_by_ids(as_ids=as_ids) if as_ids else ()
+    if window:
+        yield from jst.refund_pages(
             modified_begin=window.start,
             modified_end=window.end,
             status=IN_SCOPE_STATUS,
             good_status=RECEIVED_GOOD_STATUS,
         )
-        if window
-        else ()
-    )
-    pages = chain(windowed, jst.refunds_by_ids(as_ids=as_ids) if as_ids else ())
+
+
+@task(name="map-returns", cache_policy=NO_CACHE)
+def map_returns_group(
+    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, jst: JushuitanClient
+) -> MappedGroup:
+    """One group of pages; lines without a receive date take it from their warehouse receipt
+    (/open/aftersale/received/query io_date), fetched by as_id."""
     lines = latest_versions(refund_lines(doc for page in pages for doc in page), "as_id")
     undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
     undated_ids = undated["as_id"].drop_nulls().unique().to_list()
     receipts = [r for page in jst.received_by_ids(as_ids=undated_ids) for r in page] if undated_ids else []
-    return lines, received_dates(receipts)
+    mapping = map_returns(lines, received_dates(receipts), master, scheme)
+    nothing_returned = (
+        mapping.excluded.group_by("as_id")
+        .len()
+        .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
+        .filter(pl.col("len") == pl.col("len_all"))
+    )
+    return MappedGroup(
+        bills=mapping.bills,
+        held_outcomes=held_outcomes(mapping.split.held, lines, "as_id"),
+        held_rows=mapping.split.held,
+        warnings=mapping.split.warnings,
+        notes={
+            "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
+            "lines left out (r_qty ≤ 0)": mapping.excluded.height,
+            "after-sales not confirmed and received": mapping.out_of_scope.height,
+        },
+    )
 
 
 @flow(name="sync-returns")
@@ -77,33 +97,25 @@ def sync_returns(
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
             retried = documents or ledger.pending(SYNC)
-            lines, stock_in = fetch_returns(jst, window, retried)
-            mapping = map_returns(lines, stock_in, master, settings.scheme())
-            saved = save_bills(kingdee, FORM_ID, mapping.bills, batch_size or settings.batch_size, dry_run)
+            pipeline = SavePipeline(
+                kingdee, FORM_ID, batch_size or settings.batch_size, settings.kingdee_concurrency, dry_run
+            )
+            groups = (
+                map_returns_group(pages, master, settings.scheme(), jst)
+                for pages in grouped(refund_pages(jst, window, retried), settings.pages_per_group)
+            )
+            totals = run_groups(groups, pipeline)
             if not dry_run:
-                follow_up(kingdee, FORM_ID, saved, settings)
-        nothing_returned = (
-            mapping.excluded.group_by("as_id")
-            .len()
-            .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
-            .filter(pl.col("len") == pl.col("len_all"))
-        )
-        outcomes = pl.concat([saved, held_outcomes(mapping.split.held, lines, "as_id")])
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+                follow_up(kingdee, FORM_ID, totals.outcomes, settings)
+        closed = 0 if dry_run else ledger.record(SYNC, totals.outcomes, retried, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
             window=window,
-            outcomes=outcomes,
-            held_rows=mapping.split.held,
-            warnings=mapping.split.warnings,
-            notes={
-                "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
-                "lines left out (r_qty ≤ 0)": mapping.excluded.height,
-                "after-sales not confirmed and received": mapping.out_of_scope.height,
-                "held earlier, retried": len(retried),
-                "held earlier, no longer in scope": closed,
-            },
+            outcomes=totals.outcomes,
+            held_rows=totals.held_rows,
+            warnings=totals.warnings,
+            notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
         )
         publish(report, settings.reports_dir, settings.held_rows_in_artifact)
         if window and window.incremental and not dry_run:

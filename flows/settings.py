@@ -26,6 +26,10 @@ class SyncSettings(BaseSettings):
     # First run (no watermark yet): how far back to start.
     initial_lookback_days: int = Field(7, ge=1)
     batch_size: int = Field(100, ge=1, le=1000)
+    # BatchSave calls in flight at once (Kingdee guidance: keep it small, 2–4).
+    kingdee_concurrency: int = Field(2, ge=1, le=8)
+    # Pages mapped together; memory stays bounded by one group plus the saves in flight.
+    pages_per_group: int = Field(20, ge=1)
     submit_after_save: bool = False
     audit_after_submit: bool = False
     held_rows_in_artifact: int = Field(200, ge=1)

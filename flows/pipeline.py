@@ -1,0 +1,120 @@
+"""Fetch and save at the same time, a page group at a time.
+
+The Jushuitan side is bound by its per-token quota, the Kingdee side by save time; a run is as fast
+as the slower of the two only if they overlap. The flow walks the pages lazily, maps each group of
+pages as soon as it arrives, and hands its bills to a bounded set of concurrent BatchSave tasks;
+when that set is full the walk waits, so memory stays bounded by a group plus the saves in flight,
+whatever the length of the period.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeVar
+
+import polars as pl
+from prefect.futures import PrefectFuture
+
+from connectors.kingdee import KingdeeClient
+from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, chunks, save_batch
+from transforms.validation import HELD_SCHEMA
+
+T = TypeVar("T")
+
+# When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.
+OUTCOME_RANK = {WRITTEN: 0, SKIPPED: 1, WOULD_CREATE: 2, FAILED: 3, HELD: 4}
+
+
+def grouped(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while group := list(islice(iterator, size)):
+        yield group
+
+
+class SavePipeline:
+    """At most `concurrency` BatchSave tasks in flight; `submit` returns as soon as a slot is free."""
+
+    def __init__(self, kingdee: KingdeeClient, form_id: str, batch_size: int, concurrency: int, dry_run: bool) -> None:
+        self.kingdee = kingdee
+        self.form_id = form_id
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self._in_flight: deque[PrefectFuture] = deque()
+        self._done: list[pl.DataFrame] = []
+        self.batches = 0
+
+    def submit(self, bills: pl.DataFrame) -> None:
+        for chunk in chunks(bills, self.batch_size):
+            while len(self._in_flight) >= self.concurrency:
+                self._done.append(self._in_flight.popleft().result())
+            self._in_flight.append(save_batch.submit(self.kingdee, self.form_id, chunk, self.dry_run))
+            self.batches += 1
+
+    def finish(self) -> pl.DataFrame:
+        while self._in_flight:
+            self._done.append(self._in_flight.popleft().result())
+        return pl.concat(self._done) if self._done else pl.DataFrame(schema=OUTCOME_SCHEMA)
+
+
+def final_outcomes(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """One outcome per document (see OUTCOME_RANK); documents without a number are all kept."""
+    ranked = outcomes.with_columns(pl.col("outcome").replace_strict(OUTCOME_RANK, default=9).alias("__rank"))
+    numbered = ranked.filter(pl.col("document").is_not_null()).sort("__rank", maintain_order=True)
+    return pl.concat(
+        [numbered.unique("document", keep="first", maintain_order=True), ranked.filter(pl.col("document").is_null())]
+    ).drop("__rank")
+
+
+@dataclass
+class MappedGroup:
+    """What mapping one group of pages produced (everything but the saves)."""
+
+    bills: pl.DataFrame
+    held_outcomes: pl.DataFrame
+    held_rows: pl.DataFrame
+    warnings: pl.DataFrame
+    notes: dict[str, int] = field(default_factory=dict)
+    attention: pl.DataFrame | None = None
+
+
+@dataclass
+class RunTotals:
+    outcomes: pl.DataFrame
+    held_rows: pl.DataFrame
+    warnings: pl.DataFrame
+    notes: dict[str, int]
+    attention: pl.DataFrame | None
+    groups: int
+    batches: int
+
+
+def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline) -> RunTotals:
+    """Drive the lazy `groups` (each maps one page group as it is fetched) into the save pipeline."""
+    held_outcomes, held_rows, warnings, attention = [], [], [], []
+    notes: Counter[str] = Counter()
+    count = 0
+    for group in groups:
+        pipeline.submit(group.bills)
+        held_outcomes.append(group.held_outcomes)
+        held_rows.append(group.held_rows)
+        warnings.append(group.warnings)
+        notes.update(group.notes)
+        if group.attention is not None:
+            attention.append(group.attention)
+        count += 1
+    outcomes = final_outcomes(pl.concat([pipeline.finish(), *held_outcomes]))
+    still_held = outcomes.filter(pl.col("outcome") == HELD)["document"].implode()
+    held = pl.concat(held_rows, how="diagonal_relaxed") if held_rows else pl.DataFrame(schema=HELD_SCHEMA)
+    return RunTotals(
+        outcomes=outcomes,
+        held_rows=held.filter(pl.col("document").is_in(still_held)).unique(maintain_order=True),
+        warnings=pl.concat(warnings, how="diagonal_relaxed").unique(maintain_order=True) if warnings else held.clear(),
+        notes=dict(notes),
+        attention=pl.concat(attention).unique(maintain_order=True) if attention else None,
+        groups=count,
+        batches=pipeline.batches,
+    )
