@@ -171,3 +171,7 @@ def demo(
     finally:
         jst.stop()
         kingdee.stop()
+
+
+if __name__ == "__main__":
+    app()
