@@ -12,14 +12,12 @@ from typing import Annotated
 
 import typer
 
-# Measured on 2 cores (../shared/spec/PREFECT_NOTES.md): the ephemeral server needs more than the
-# default 20 s to start, and offline telemetry only produces errors.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from flows.reconcile import reconcile_command
 
 app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False)
 sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.command("reconcile")(reconcile_command)
 
 
 class Sync(StrEnum):

@@ -1,6 +1,7 @@
 """What a run tells its readers: a summary that adds up (fetched = written + skipped + held +
 failed), per shop, and every held row with its reasons — as Prefect artifacts (capped) and as
-files in the run's report folder (complete)."""
+files in the run's report folder (complete): CSV/JSON for machines, report.xlsx and report.html
+for the analysts (Chinese headers with the field code beside them)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,43 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 
 from flows.common import FAILED, HELD, SHANGHAI, SKIPPED, WOULD_CREATE, WRITTEN, RunWindow, now_shanghai
+from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, write_report
 
 COUNTED = (WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED)
+OUTCOME_ZH = {
+    WRITTEN: "已写入金蝶",
+    WOULD_CREATE: "将写入 (试运行)",
+    SKIPPED: "金蝶已存在, 跳过",
+    HELD: "暂缓",
+    FAILED: "失败",
+}
+SYNC_ZH = {"outbound": "销售出库", "returns": "销售退货", "materials": "物料"}
+HEADERS = {
+    "document": "单据编号 document",
+    "line": "行号 line",
+    "shop_id": "店铺编号 shop_id",
+    "shop_name": "店铺名称 shop_name",
+    "sku_id": "商品编码 sku_id",
+    "rule_id": "规则编号 rule_id",
+    "severity": "级别 severity",
+    "label_zh": "规则 label_zh",
+    "label_en": "规则 (英文) label_en",
+    "field": "字段 field",
+    "value": "问题值 value",
+    "message": "说明 message",
+    "hint": "处理建议 hint",
+    "outcome": "结果 outcome",
+    "outcome_zh": "结果说明 outcome_zh",
+    "kingdee_number": "金蝶单号 kingdee_number",
+    "held_documents": "暂缓单据数 held_documents",
+    "held_lines": "暂缓行数 held_lines",
+    "fetched": "抓取单据数 fetched",
+    WRITTEN: "已写入 written",
+    WOULD_CREATE: "将写入 would_create",
+    SKIPPED: "已存在跳过 skipped_existing",
+    HELD: "暂缓 held",
+    FAILED: "失败 failed",
+}
 
 
 @dataclass
@@ -58,7 +94,7 @@ class SyncReport:
             "needs_attention": 0 if self.attention is None else self.attention.height,
         }
 
-    def markdown(self, report_dir: Path | None) -> str:
+    def markdown(self, folder: Path | None) -> str:
         c = self.counts()
         head = f"# {self.sync}{' (dry run)' if self.dry_run else ''}\n\n"
         if self.window:
@@ -81,12 +117,89 @@ class SyncReport:
         if self.attention is not None and not self.attention.is_empty():
             head += f"\n## Needs attention ({self.attention.height})\n\n"
             head += "".join(f"- {r['document']}: {r['message']}\n" for r in self.attention.head(50).to_dicts())
-        if report_dir:
-            head += f"\nFull report: `{report_dir}`\n"
+        if folder:
+            workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME
+            head += (
+                f"\n## 报告文件 Report files\n\n"
+                f"- Excel: [{workbook}]({workbook.resolve().as_uri()})\n"
+                f"- HTML: [{page}]({page.resolve().as_uri()})\n"
+                f"- CSV/JSON: `{folder}`\n"
+            )
         return head
 
+    def rule_shop_counts(self) -> pl.DataFrame:
+        """Held documents and held rows per rule and shop: which fix releases how much."""
+        return (
+            self.held_rows.group_by("rule_id", "label_zh", "shop_id", "shop_name")
+            .agg(pl.col("document").n_unique().alias("held_documents"), pl.len().alias("held_lines"))
+            .sort("rule_id", "shop_id", nulls_last=True)
+        )
 
-def _report_dir(root: Path, sync: str) -> Path:
+    def overview(self) -> dict[str, object]:
+        """The run's counts with Chinese labels, for the first sheet of the workbook."""
+        counts = self.counts()
+        window = "—"
+        if self.window:
+            start, end = self.window.start.astimezone(SHANGHAI), self.window.end.astimezone(SHANGHAI)
+            window = f"{start:%Y-%m-%d %H:%M:%S} → {end:%Y-%m-%d %H:%M:%S}"
+        return {
+            "同步 sync": f"{SYNC_ZH.get(self.sync, self.sync)} {self.sync}",
+            "试运行 dry_run": "是 yes" if self.dry_run else "否 no",
+            "时间窗口 window (Asia/Shanghai)": window,
+            **{HEADERS[name]: n for name, n in counts.items()},
+            "暂缓行数 held_lines": self.held_rows.height,
+            "警告数 warnings": self.warnings.height,
+            "需人工处理 needs_attention": 0 if self.attention is None else self.attention.height,
+            **{f"备注 note: {k}": v for k, v in self.notes.items()},
+        }
+
+    def sheets(self) -> list[ReportSheet]:
+        """The workbook's sheets after the overview, in the order an analyst works through them."""
+        order = [c for col in self.outcomes.columns for c in ((col, "outcome_zh") if col == "outcome" else (col,))]
+        documents = self.outcomes.with_columns(
+            pl.col("outcome").replace_strict(OUTCOME_ZH, default=None, return_dtype=pl.String).alias("outcome_zh")
+        ).select(order)
+        sheets = [
+            ReportSheet(
+                "汇总 summary",
+                self.rule_shop_counts(),
+                HEADERS,
+                "按规则 × 店铺统计暂缓单据与行数 / held documents and rows per rule and shop",
+            ),
+            ReportSheet(
+                "店铺汇总 by shop",
+                self.per_shop(),
+                HEADERS,
+                "每个店铺各结果的单据数 / documents per outcome and shop",
+            ),
+            ReportSheet(
+                "暂缓明细 held",
+                self.held_rows,
+                HEADERS,
+                "每个暂缓行的每条原因, 含问题值和处理建议 / every reason for every held line, with value and fix",
+            ),
+            ReportSheet(
+                "单据结果 documents",
+                documents,
+                HEADERS,
+                "本次范围内每张单据的结果 / the outcome of every document in scope",
+            ),
+            ReportSheet("警告 warnings", self.warnings, HEADERS, "不阻止写入的提示 / notices that did not hold"),
+        ]
+        if self.attention is not None:
+            sheets.append(
+                ReportSheet(
+                    "需人工处理 attention",
+                    self.attention,
+                    HEADERS,
+                    "需要人工在金蝶中处理的单据 / documents a person must handle in Kingdee",
+                )
+            )
+        return sheets
+
+
+def report_dir(root: Path, sync: str) -> Path:
+    """A new folder per run, named so that a listing sorts by time and shows which sync and run."""
     ctx = FlowRunContext.get()
     run = str(ctx.flow_run.id)[:8] if ctx and ctx.flow_run else "local"
     folder = root / f"{now_shanghai():%Y%m%d-%H%M%S}-{sync}-{run}"
@@ -96,13 +209,16 @@ def _report_dir(root: Path, sync: str) -> Path:
 
 def publish(report: SyncReport, reports_root: Path, artifact_rows: int) -> Path:
     """Write the run's files, then the Prefect artifacts pointing at them."""
-    folder = _report_dir(reports_root, report.sync)
+    folder = report_dir(reports_root, report.sync)
     (folder / "summary.json").write_text(json.dumps(report.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
     report.outcomes.write_csv(folder / "documents.csv")
     report.held_rows.write_csv(folder / "held.csv")
     report.warnings.write_csv(folder / "warnings.csv")
     if report.attention is not None:
         report.attention.write_csv(folder / "attention.csv")
+    sync_zh = SYNC_ZH.get(report.sync, report.sync)
+    title = f"聚水潭 ↔ 金蝶 {sync_zh}同步报告 / {report.sync} sync report ({folder.name})"
+    write_report(folder, title, report.sheets(), summary=report.overview())
     markdown = report.markdown(folder)
     (folder / "summary.md").write_text(markdown, encoding="utf-8")
 
@@ -112,7 +228,7 @@ def publish(report: SyncReport, reports_root: Path, artifact_rows: int) -> Path:
         create_table_artifact(
             key=f"{report.sync}-held",
             table=shown.to_dicts(),
-            description=f"{shown.height} of {report.held_rows.height} held rows; all in {folder / 'held.csv'}",
+            description=f"{shown.height} of {report.held_rows.height} held rows; all in {folder / WORKBOOK_NAME}",
         )
     get_run_logger().info("%s: %s; report in %s", report.sync, report.counts(), folder)
     return folder
