@@ -3,6 +3,7 @@ retry loop, so each client only decides *which* failures are worth another try."
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -14,6 +15,10 @@ from typing import TypeVar
 import httpx
 
 T = TypeVar("T")
+
+# httpcore's DEBUG trace prints raw response headers, Set-Cookie included (a live Kingdee session), so
+# a run with DEBUG logging on would leak it. Our connectors log what matters themselves.
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 # Statuses worth retrying: the server or a gateway in front of it is briefly unwell.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

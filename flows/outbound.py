@@ -23,7 +23,7 @@ from flows.common import (
     run_lock,
 )
 from flows.ledger import HeldLedger
-from flows.pipeline import MappedGroup, SavePipeline, grouped, run_groups
+from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
@@ -105,7 +105,7 @@ def sync_outbound(
             )
             groups = (
                 map_outbound_group(pages, master, settings.scheme(), kingdee)
-                for pages in grouped(outbound_pages(jst, window, retried), settings.pages_per_group)
+                for pages in page_groups(outbound_pages(jst, window, retried), settings.pages_per_group)
             )
             totals = run_groups(groups, pipeline)
             if not dry_run:

@@ -23,7 +23,7 @@ from flows.common import (
     run_lock,
 )
 from flows.ledger import HeldLedger
-from flows.pipeline import MappedGroup, SavePipeline, grouped, run_groups
+from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
@@ -102,7 +102,7 @@ def sync_returns(
             )
             groups = (
                 map_returns_group(pages, master, settings.scheme(), jst)
-                for pages in grouped(refund_pages(jst, window, retried), settings.pages_per_group)
+                for pages in page_groups(refund_pages(jst, window, retried), settings.pages_per_group)
             )
             totals = run_groups(groups, pipeline)
             if not dry_run:

@@ -71,6 +71,15 @@ def _quoted(column: str) -> pl.Expr:
     return pl.format('"{}"', pl.col(column).fill_null("(空)"))
 
 
+# Kingdee keeps quantities, prices and amounts as decimal(23,10): 13 digits before the point.
+KINGDEE_DECIMAL_LIMIT = 1e13
+
+
+def _storable(value: pl.Expr) -> pl.Expr:
+    """True unless a finite value is too large for Kingdee (missing or non-finite ones have their own rules)."""
+    return (value.abs() < KINGDEE_DECIMAL_LIMIT) | ~value.is_finite().fill_null(False)
+
+
 def line_rules(
     document_field: str, line_field: str, quantity_field: str, quantity: str, price_field: str
 ) -> list[Rule]:
@@ -184,7 +193,7 @@ def line_rules(
             id="qty.invalid",
             field=quantity_field,
             value=pl.col(quantity_field),
-            passes=pl.col(quantity).is_not_null(),
+            passes=pl.col(quantity).is_finite(),  # "NaN" and "Infinity" parse as numbers, yet are none
             label_zh="数量缺失或不是数字",
             label_en="quantity missing or not a number",
             message=pl.format(
@@ -216,7 +225,7 @@ def line_rules(
             id="price.invalid",
             field=price_field,
             value=pl.col(price_field),
-            passes=pl.col("unit_price").is_not_null(),
+            passes=pl.col("unit_price").is_finite(),
             label_zh="单价缺失或不是数字",
             label_en="unit price missing or not a number",
             message=pl.format(
@@ -233,6 +242,26 @@ def line_rules(
             label_en="unit price must not be negative",
             message=pl.format("单价 {} 为负数 / unit price {} is negative", pl.col(price_field), pl.col(price_field)),
             hint="在聚水潭修正单价后重新同步 / fix the price in Jushuitan, then replay",
+        ),
+        Rule(
+            id="value.out_of_range",
+            field=quantity_field,
+            value=pl.format("{} × {}", pl.col(quantity_field), pl.col(price_field)),
+            passes=_storable(pl.col(quantity))
+            & _storable(pl.col("unit_price"))
+            & _storable(pl.col(quantity) * pl.col("unit_price")),
+            label_zh="数量、单价或金额超出金蝶可存储范围",
+            label_en="quantity, price or amount too large for Kingdee",
+            message=pl.format(
+                "{} × 单价 = {} × {}, 超出金蝶数值上限 (13 位整数) / {} × price = {} × {} exceeds Kingdee's 13-digit limit",
+                pl.lit(quantity_field),
+                pl.col(quantity_field),
+                pl.col(price_field),
+                pl.lit(quantity_field),
+                pl.col(quantity_field),
+                pl.col(price_field),
+            ),
+            hint="在聚水潭核对数量和单价 (多半是录入错误) / check quantity and price in Jushuitan (most likely a typo)",
         ),
         Rule(
             id="line.duplicate",

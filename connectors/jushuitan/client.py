@@ -195,6 +195,12 @@ class JushuitanClient:
             raise failed
         try:
             envelope = response.json()
+        except ValueError:
+            # A body cut short or a proxy's HTML page under HTTP 200: the platform did not answer this
+            # attempt. Every call here is a read or an idempotent upsert, so asking again is safe.
+            log.warning("%s: answer is not JSON (HTTP 200, %d bytes), retrying", path, len(response.content))
+            raise RetryableError(JushuitanTransportError("answer is not JSON", path)) from None
+        try:
             code = int(envelope["code"])
         except (ValueError, KeyError, TypeError):
             raise JushuitanTransportError("answer is not a {code, msg, data} JSON envelope", path) from None

@@ -10,7 +10,7 @@ from itertools import islice
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from connectors.jushuitan.errors import JushuitanCursorError
+from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -90,6 +90,13 @@ def _has_next(data: Mapping[str, Any], rows: int, page_size: int) -> bool:
     return rows >= page_size if flag is None else as_bool(flag)
 
 
+def _promised(data: Mapping[str, Any] | None, page_index: int, page_size: int) -> bool:
+    """Whether the answer's own data_count puts rows on or after this page. (A bare has_next on an
+    empty page is only a stale flag: the walk ends there, as it always has.)"""
+    count = (data or {}).get("data_count")
+    return isinstance(count, int) and not isinstance(count, bool) and count > (page_index - 1) * page_size
+
+
 def _ts(row: Mapping[str, Any]) -> int | None:
     value = row.get("ts")
     return None if value is None or value == "" else int(value)
@@ -112,7 +119,7 @@ class Deduplicator:
         position: dict[Any, int] = {}
         for row in rows:
             doc_id = row.get(self.id_key)
-            if doc_id is None:
+            if doc_id is None or isinstance(doc_id, list | dict):  # no usable id: the rules hold the row
                 kept.append(row)
                 continue
             ts = _ts(row)
@@ -142,6 +149,10 @@ def page_index_pages(
     while True:
         data = call(api, {**biz, "page_index": page_index, "page_size": page_size})
         rows = rows_of(data, api)
+        if not rows and _promised(data, page_index, page_size):
+            # Ending the walk here would pass over documents the server says exist (and a watermark
+            # would then move past them): fail the run instead, the next one reads the window again.
+            raise JushuitanTransportError(f"page {page_index} has no rows although the answer counts more", api)
         fresh = dedup.fresh(rows) if dedup else rows
         if fresh:
             yield fresh

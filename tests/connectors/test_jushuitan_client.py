@@ -224,9 +224,18 @@ def test_transport_failures_are_retried_with_growing_jittered_backoff() -> None:
 
 
 @pytest.mark.parametrize(
+    "body", ['{"code":0,"msg":"执行成功","data":{"datas":[{"shop_id":1', "<html>502 Bad Gateway</html>"]
+)
+def test_a_body_that_is_not_json_is_retried_like_a_transport_failure(body: str) -> None:
+    answers = iter([httpx.Response(200, text=body), httpx.Response(200, json=ok({"datas": []}))])
+    client, platform, time = make_client(lambda path, form: next(answers))
+    assert client.call(SHOPS, {}) == {"datas": []}
+    assert len(platform.requests) == 2 and len(time.sleeps) == 1
+
+
+@pytest.mark.parametrize(
     "answer",
     [
-        httpx.Response(200, text="<html>maintenance</html>"),
         httpx.Response(200, json=["not", "an", "envelope"]),
         httpx.Response(200, json={"code": 0, "msg": "ok", "data": [1, 2]}),
         httpx.Response(404, text="no such path"),

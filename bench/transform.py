@@ -1,0 +1,225 @@
+"""Transform throughput (issue 5, benchmark 1): the project's Polars path against a per-record baseline.
+
+Generates N outbound lines and N return lines as Jushuitan pages (JSON bytes), decodes them (timed
+apart: both implementations start from the decoded dicts, as the connector hands them over), then
+times pages → frames → validation (pandera) → mapping → Kingdee models → BatchSave bodies, and the
+same with bench/baseline.py. Both must produce the same bodies (every bill compared as parsed JSON)
+and hold and warn the same lines for the same rules, or the script fails.
+
+    .venv/bin/python -m bench.transform [--lines 1000000]
+
+Ends with `RESULT transform speedup=<x> seconds=<s> baseline_seconds=<s> lines=<n>`, where `seconds`
+is the project's path for both syncs, JSON decoding excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from bench import baseline
+from bench.baseline import Output
+from bench.generate import BenchData, decode, generate
+from connectors.kingdee.client import DEFAULT_SAVE_OPTIONS
+from transforms import outbound, returns
+from transforms.frames import latest_versions, outbound_lines, received_dates, refund_lines
+from transforms.mappings import SchemeConfig
+from transforms.validation import Split
+
+BATCH_SIZE = 100  # bills per BatchSave body, KINGDEE_BATCH_SIZE's default
+
+
+def batch_bodies(form_id: str, models: Sequence[str], batch_size: int = BATCH_SIZE) -> list[bytes]:
+    """The BatchSave request bodies KingdeeClient.batch_save sends for these pre-serialized models:
+    the options object with the models spliced in as they are, `batch_size` to a body."""
+    head = json.dumps({"formid": form_id, "data": DEFAULT_SAVE_OPTIONS}, ensure_ascii=False, separators=(",", ":"))
+    return [
+        f'{head[:-2]},"Model":[{",".join(models[start : start + batch_size])}]}}}}'.encode()
+        for start in range(0, len(models), batch_size)
+    ]
+
+
+def reasons(split: Split) -> tuple[set[baseline.Reason], set[baseline.Reason]]:
+    return (
+        set(split.held.select("document", "line", "rule_id").iter_rows()),
+        set(split.warnings.select("document", "line", "rule_id").iter_rows()),
+    )
+
+
+@dataclass
+class Timings:
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - start
+
+    @property
+    def total(self) -> float:
+        return sum(self.steps.values())
+
+
+def project_outbound(pages: list[list[dict]], data: BenchData, config: SchemeConfig, clock: Timings) -> Output:
+    with clock.step("frames"):
+        lines = latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
+    with clock.step("validate+map"):
+        mapping = outbound.map_outbound(lines, data.master, config)
+    with clock.step("bodies"):
+        bodies = batch_bodies(outbound.FORM_ID, mapping.bills["model"].to_list())
+    return Output(bodies, *reasons(mapping.split))
+
+
+def project_returns(
+    pages: list[list[dict]], receipts: list[dict], data: BenchData, config: SchemeConfig, clock: Timings
+) -> Output:
+    with clock.step("frames"):
+        lines = latest_versions(refund_lines(doc for page in pages for doc in page), "as_id")
+        stock_in = received_dates(receipts)
+    with clock.step("validate+map"):
+        mapping = returns.map_returns(lines, stock_in, data.master, config)
+    with clock.step("bodies"):
+        bodies = batch_bodies(returns.FORM_ID, mapping.bills["model"].to_list())
+    return Output(bodies, *reasons(mapping.split))
+
+
+def differences(project: Output, reference: Output, limit: int = 5) -> list[str]:
+    """Where two outputs disagree: bills (as parsed JSON, in order), then held and warned lines."""
+    found: list[str] = []
+    ours = [bill for body in project.bodies for bill in json.loads(body)["data"]["Model"]]
+    theirs = [bill for body in reference.bodies for bill in json.loads(body)["data"]["Model"]]
+    if len(ours) != len(theirs):
+        found.append(f"{len(ours)} bills against {len(theirs)} in the baseline")
+    for mine, other in zip(ours, theirs, strict=False):
+        if mine != other and len(found) < limit:
+            found.append(f"bill {mine.get('FBillNo')}: {json.dumps(mine, ensure_ascii=False)[:300]}")
+            found.append(f"baseline {other.get('FBillNo')}: {json.dumps(other, ensure_ascii=False)[:300]}")
+    if [json.loads(b)["data"] | {"Model": None} for b in project.bodies] != [
+        json.loads(b)["data"] | {"Model": None} for b in reference.bodies
+    ]:
+        found.append("the BatchSave options or the batching differ")
+    for name, mine_set, other_set in (
+        ("held", project.held, reference.held),
+        ("warned", project.warnings, reference.warnings),
+    ):
+        only_ours, only_theirs = sorted(mine_set - other_set, key=str), sorted(other_set - mine_set, key=str)
+        if only_ours:
+            found.append(f"{name} only by the project ({len(only_ours)}): {only_ours[:limit]}")
+        if only_theirs:
+            found.append(f"{name} only by the baseline ({len(only_theirs)}): {only_theirs[:limit]}")
+    return found
+
+
+@dataclass
+class SyncRun:
+    name: str
+    lines: int
+    decode_seconds: float
+    project: Timings
+    baseline_seconds: float
+    bills: int
+    held_documents: int
+    identical_bytes: bool
+
+
+def run_sync(
+    name: str,
+    lines: int,
+    pages: list[bytes],
+    project: Callable[[list[list[dict]], Timings], Output],
+    reference: Callable[[list[list[dict]]], Output],
+) -> SyncRun:
+    start = time.perf_counter()
+    decoded = decode(pages)
+    decode_seconds = time.perf_counter() - start
+    # The decoded pages are millions of long-lived objects: keep the collector from rescanning them
+    # in either implementation (both allocate, the baseline far more).
+    gc.collect()
+    gc.freeze()
+    try:
+        clock = Timings()
+        ours = project(decoded, clock)
+        start = time.perf_counter()
+        theirs = reference(decoded)
+        baseline_seconds = time.perf_counter() - start
+    finally:
+        gc.unfreeze()
+    found = differences(ours, theirs)
+    if found:
+        print(f"{name}: the project and the baseline disagree:", *found, sep="\n  ", file=sys.stderr)
+        raise SystemExit(1)
+    return SyncRun(
+        name=name,
+        lines=lines,
+        decode_seconds=decode_seconds,
+        project=clock,
+        baseline_seconds=baseline_seconds,
+        bills=sum(len(json.loads(body)["data"]["Model"]) for body in ours.bodies),
+        held_documents=len({document for document, _, _ in ours.held}),
+        identical_bytes=ours.bodies == theirs.bodies,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines per sync (4 per document)")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    data = generate(max(1, args.lines // 4), seed=args.seed)
+    print(
+        f"generated {data.outbound_lines:,} outbound and {data.refund_lines:,} return lines "
+        f"({len(data.outbound_pages) + len(data.refund_pages):,} pages, "
+        f"{sum(map(len, data.outbound_pages + data.refund_pages)) / 2**20:,.0f} MiB) "
+        f"in {time.perf_counter() - start:.1f} s; planted: {sum(data.planted.values())} documents "
+        f"in {len(data.planted)} kinds"
+    )
+    config = SchemeConfig()
+    receipts = [record for page in decode(data.received_pages) for record in page]
+    runs = [
+        run_sync(
+            "outbound",
+            data.outbound_lines,
+            data.outbound_pages,
+            lambda pages, clock: project_outbound(pages, data, config, clock),
+            lambda pages: baseline.outbound(pages, data.master, config),
+        ),
+        run_sync(
+            "returns",
+            data.refund_lines,
+            data.refund_pages,
+            lambda pages, clock: project_returns(pages, receipts, data, config, clock),
+            lambda pages: baseline.returns(pages, receipts, data.master, config),
+        ),
+    ]
+    polars_threads = pl.thread_pool_size()
+    for run in runs:
+        steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items())
+        print(
+            f"{run.name}: {run.lines:,} lines, {run.bills:,} bills, {run.held_documents:,} documents held; "
+            f"JSON decoding {run.decode_seconds:.2f} s (apart); project {run.project.total:.2f} s ({steps}); "
+            f"baseline {run.baseline_seconds:.2f} s; {run.baseline_seconds / run.project.total:.1f}x; "
+            f"identical bills: yes; identical bytes: {'yes' if run.identical_bytes else 'no'}"
+        )
+    seconds = sum(run.project.total for run in runs)
+    baseline_seconds = sum(run.baseline_seconds for run in runs)
+    lines = sum(run.lines for run in runs)
+    print(f"polars threads: {polars_threads}; JSON decoding in all: {sum(r.decode_seconds for r in runs):.2f} s")
+    print(
+        f"RESULT transform speedup={baseline_seconds / seconds:.1f} seconds={seconds:.2f} "
+        f"baseline_seconds={baseline_seconds:.2f} lines={lines}"
+    )
+
+
+if __name__ == "__main__":
+    main()
