@@ -37,7 +37,8 @@ def returns_rules() -> list[Rule]:
             id="qty.requested_invalid",
             field="qty",
             value=pl.col("qty"),
-            passes=pl.col("requested_quantity").is_not_null() & (pl.col("requested_quantity") >= 0),
+            passes=pl.col("requested_quantity").is_finite()
+            & (pl.col("requested_quantity") >= 0),  # NaN >= 0 holds in Polars
             label_zh="申请数量 (应退数量) 缺失或无效",
             label_en="requested quantity missing or invalid",
             message=pl.format("申请数量 qty = {} 无效 / requested qty {} is invalid", pl.col("qty"), pl.col("qty")),

@@ -144,7 +144,8 @@ def split_valid_held(
     warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
 
     held_docs = holding.select("document").unique()
-    in_held_doc = keyed.join(held_docs, left_on="__document", right_on="document", how="semi")
+    # nulls_equal: lines of documents without a number are held too (doc.id_missing), never let through.
+    in_held_doc = keyed.join(held_docs, left_on="__document", right_on="document", how="semi", nulls_equal=True)
     associated = in_held_doc.join(holding, on=ROW, how="anti").select(
         pl.col(ROW),
         *context,
@@ -160,7 +161,9 @@ def split_valid_held(
         pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
     )
     held = pl.concat([holding, associated]).sort(ROW, maintain_order=True).drop(ROW)
-    valid = keyed.join(held_docs, left_on="__document", right_on="document", how="anti").drop(ROW, *CONTEXT)
+    valid = keyed.join(held_docs, left_on="__document", right_on="document", how="anti", nulls_equal=True).drop(
+        ROW, *CONTEXT
+    )
     return Split(valid=valid, held=held, warnings=warnings)
 
 

@@ -93,3 +93,11 @@ def test_document_with_one_bad_line_is_held_whole(master, config):
     bad_qty = mapped.split.held.filter(pl.col("rule_id") == "qty.invalid").row(0, named=True)
     assert bad_qty["value"] == "abc"
     assert mapped.out_of_scope.to_dicts() == [{"io_id": "8", "status": "Cancelled"}]
+
+
+def test_a_document_without_its_number_is_held_not_sent(master, config):
+    nameless = _doc(0, [_line(1, "G2001-01")])
+    del nameless["io_id"]
+    mapped = map_outbound(outbound_lines([nameless, _doc(9, [_line(1, "G2001-01")])]), master, config)
+    assert mapped.bills["bill_no"].to_list() == ["9"]
+    assert mapped.split.held.select("document", "rule_id").rows() == [(None, "doc.id_missing")]

@@ -111,3 +111,9 @@ def test_missing_receive_date_comes_from_the_warehouse_receipt(master, config):
     held = mapped.split.held.row(0, named=True)
     assert (held["document"], held["rule_id"]) == ("8", "date.missing")
     assert mapped.split.held.height == 1 and pl.Series(mapped.bills["bill_no"]).to_list() == ["7"]
+
+
+def test_a_requested_quantity_that_is_not_a_number_is_held(master, config):
+    mapped = _map([_refund(3, [_line(1, "G2001-01", qty="NaN")]), _refund(4, [_line(1, "G2001-01")])], master, config)
+    assert mapped.bills["bill_no"].to_list() == ["4"]
+    assert mapped.split.held.select("document", "rule_id").rows() == [("3", "qty.requested_invalid")]
