@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve-sandbox clean
+.PHONY: demo test lint bench soak serve-sandbox serve clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,23 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# ≥ 100 seeded fault and crash scenarios against the emulators, each checked by the oracle (~9 min on 2 cores).
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak
+
+# Benchmarks (issue 5); each prints its figures and ends with a RESULT line.
+bench: $(STAMP)
+	$(BIN)/python -m bench.transform
+	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.memory
+
 serve-sandbox: $(STAMP)
 	$(BIN)/jst-kingdee sandbox serve
+
+# Prefect server + work pool + deployments + emulators + worker on 127.0.0.1; UI at http://127.0.0.1:4200.
+serve: $(STAMP)
+	$(BIN)/python -m flows.serve
 
 clean:
 	rm -rf $(VENV) .state reports

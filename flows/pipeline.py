@@ -43,7 +43,7 @@ def page_groups(pages: Iterable[list[dict]], size: int, ahead: int = 1) -> Itera
     The walk is bound by the Jushuitan quota: it must not stop while a group is mapped or while the
     flow waits for a free BatchSave slot, or the run takes fetch + save instead of the larger of the two.
     Each group comes `quote`d: as a plain task argument, Prefect would visit every dict of every page
-    looking for futures (~1 s per 10,000 documents). A walk that fails raises here, in the flow.
+    looking for futures (~10 s of a 33 s run at 10,000 documents). A walk that fails raises here, in the flow.
     """
     queue: Queue[tuple[list[list[dict]] | None, BaseException | None]] = Queue(maxsize=ahead)
     stop = threading.Event()
