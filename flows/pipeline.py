@@ -156,7 +156,9 @@ def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline) -> RunTota
     held = pl.concat(held_rows, how="diagonal_relaxed") if held_rows else pl.DataFrame(schema=HELD_SCHEMA)
     return RunTotals(
         outcomes=outcomes,
-        held_rows=held.filter(pl.col("document").is_in(still_held)).unique(maintain_order=True),
+        held_rows=held.filter(pl.col("document").is_in(still_held) | pl.col("document").is_null()).unique(
+            maintain_order=True
+        ),
         warnings=pl.concat(warnings, how="diagonal_relaxed").unique(maintain_order=True) if warnings else held.clear(),
         notes=dict(notes),
         attention=pl.concat(attention).unique(maintain_order=True) if attention else None,

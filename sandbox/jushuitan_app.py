@@ -353,9 +353,13 @@ class _Emulator:
         token_ttl_seconds: int,
         max_upload_items: int,
         clock: Callable[[], float],
+        app_key: str,
+        app_secret: str,
     ) -> None:
         self.world = world
         self.clock = clock
+        self.app_key = app_key
+        self._app_secret = app_secret
         self.token_ttl_seconds = token_ttl_seconds
         self.max_upload_items = max_upload_items
         self.stores = {
@@ -385,7 +389,7 @@ class _Emulator:
 
     def _check_caller(self, params: Mapping[str, str]) -> None:
         """App key, clock skew and signature — the checks every endpoint makes, in this order."""
-        if params["app_key"] != JST_APP_KEY:
+        if params["app_key"] != self.app_key:
             raise _Rejected(10, "验证失败！无效的app_key")
         try:
             skew = abs(int(params["timestamp"]) - self.clock())
@@ -393,7 +397,7 @@ class _Emulator:
             skew = math.inf
         if skew > MAX_CLOCK_SKEW_SECONDS:
             raise _Rejected(180, "timestamp 无效（与服务器时间相差超过10分钟）")
-        if not verify_sign(JST_APP_SECRET, params):
+        if not verify_sign(self._app_secret, params):
             raise _Rejected(120, "验证失败!无效签名")
 
     def _issue_token(self) -> dict:
@@ -635,8 +639,13 @@ def create_app(
     token_ttl_seconds: int = 30 * 24 * 3600,
     max_upload_items: int = 50,
     clock: Callable[[], float] = time.time,
+    app_key: str = JST_APP_KEY,
+    app_secret: str = JST_APP_SECRET,
 ) -> ASGIApp:
-    """The Jushuitan emulator serving `world` (which it changes in place), behind fault injection."""
+    """The Jushuitan emulator serving `world` (which it changes in place), behind fault injection.
+
+    `app_key`/`app_secret` replace the sandbox credentials (secret-leak tests use recognisable ones).
+    """
     emulator = _Emulator(
         world,
         calls_per_second=calls_per_second,
@@ -644,6 +653,8 @@ def create_app(
         token_ttl_seconds=token_ttl_seconds,
         max_upload_items=max_upload_items,
         clock=clock,
+        app_key=app_key,
+        app_secret=app_secret,
     )
     traffic = emulator.traffic
 

@@ -448,6 +448,11 @@ class _Kingdee:
         self._auto_numbers = {form.form_id: itertools.count(1) for form in _BILL_FORMS.values()}
         self.calls: Counter[str] = Counter()
         self.batch_sizes: list[int] = []
+        # Saves refused because the FBillNo was already stored: an idempotent client never causes one.
+        self.duplicate_rejections = 0
+        # How often the save faults struck (tests check that a fault they set really happened).
+        self.simulated_row_failures = 0
+        self.late_answers_after_commit = 0
         self.logins = 0
         self._saves_in_flight = 0
         self.max_concurrent_saves = 0
@@ -721,6 +726,7 @@ class _Kingdee:
                 form, models, [str(f) for f in _get(data, "NeedReturnFields") or []]
             )
             if self.save_faults.timeout_after_commit_seconds > 0:
+                self.late_answers_after_commit += 1
                 await asyncio.sleep(self.save_faults.timeout_after_commit_seconds)
         finally:
             self._saves_in_flight -= 1
@@ -741,8 +747,10 @@ class _Kingdee:
             problems = self._validate(form, model)
             number = _number_of(_get(model, "FBillNo"))
             if number and number in stored:
+                self.duplicate_rejections += 1
                 problems.append(("FBillNo", f"单据编号“{number}”已经存在"))
             if number and number in self.save_faults.fail_bill_numbers:
+                self.simulated_row_failures += 1
                 problems.append(("", SIMULATED_FAILURE))
             if problems:
                 errors.extend({"FieldName": f, "Message": m, "DIndex": index} for f, m in problems)
@@ -906,6 +914,9 @@ class _Kingdee:
         return {
             "calls": dict(self.calls),
             "batch_sizes": list(self.batch_sizes),
+            "duplicate_rejections": self.duplicate_rejections,
+            "simulated_row_failures": self.simulated_row_failures,
+            "late_answers_after_commit": self.late_answers_after_commit,
             "max_concurrent_saves": self.max_concurrent_saves,
             "logins": self.logins,
             "sessions_created": self.sessions.created,

@@ -1,0 +1,43 @@
+"""Reliability suites: one session-scoped Prefect test server (child processes record into it too) and a
+fresh stage — world, emulators, state and report folders, environment — per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+from prefect.variables import Variable
+
+from flows.common import watermark_name
+from tests.reliability.stage import Stage, environment, open_stage
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api() -> Iterator[str]:
+    """The test server's API URL (children point PREFECT_API_URL at it: no ephemeral server each)."""
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def make_stage(tmp_path) -> Iterator[Callable[..., Stage]]:
+    """Open a stage (options as `open_stage`), apply its environment and clear the watermarks."""
+    with ExitStack() as stack:
+
+        def make(**options) -> Stage:
+            stage = stack.enter_context(open_stage(tmp_path, **options))
+            stack.enter_context(environment(stage.env()))
+            for sync in ("materials", "outbound", "returns"):
+                Variable.unset(watermark_name(sync))
+            return stage
+
+        yield make
+
+
+@pytest.fixture
+def stage(make_stage) -> Stage:
+    return make_stage()
