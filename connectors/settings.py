@@ -26,6 +26,12 @@ class JushuitanSettings(BaseSettings):
     access_token: SecretStr | None = None
     refresh_token: SecretStr | None = None
     token_store_path: Path = Path(".state/jushuitan_token.json")
+    # Name of a Prefect block holding the token instead of the file, so every worker on every host uses
+    # one token (flows/blocks.py; set automatically when credentials come from blocks).
+    token_block: str | None = None
+    # A file every process on this host shares to count calls per token and API, so concurrent runs stay
+    # within the platform's limits together (flows/blocks.py SharedRateLimiter); None: per-process limits.
+    shared_limits_path: Path | None = None
     # Refresh when less than this remains (the platform issues 30-day tokens).
     refresh_margin_seconds: int = 24 * 3600
     calls_per_second: int = Field(5, ge=1)

@@ -12,12 +12,14 @@ from typing import Annotated
 
 import typer
 
+from flows.blocks import blocks_app
 from flows.check_mappings import check_mappings_command
 from flows.reconcile import reconcile_command
 
 app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False)
 sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(blocks_app, name="blocks")
 app.command("reconcile")(reconcile_command)
 app.command("check-mappings")(check_mappings_command)
 
