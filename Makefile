@@ -15,9 +15,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/jst-kingdee demo
 
+# The deployment tests run a Prefect server, a worker and child processes of their own: run apart from
+# the rest (in one session with the test harnesses the session's teardown hung; see the issue 7 note).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/deploy
+	$(BIN)/pytest tests/deploy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
