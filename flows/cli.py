@@ -140,7 +140,9 @@ def demo(
 
     world, jst, kingdee = _start_sandbox(0, 0, seed, days, orders_per_day)
     # The demo keeps its own Prefect database (watermarks included) and token file, apart from real runs.
-    os.environ["PREFECT_HOME"] = str((state_dir / "prefect").resolve())
+    prefect_home = (state_dir / "prefect").resolve()
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect creates its database, not the folder
+    os.environ["PREFECT_HOME"] = str(prefect_home)
     os.environ["JST_BASE_URL"] = jst.url
     os.environ["KINGDEE_SERVER_URL"] = f"{kingdee.url}/k3cloud"
     os.environ["JST_TOKEN_STORE_PATH"] = str(state_dir / "jushuitan_token.json")
