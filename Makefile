@@ -19,11 +19,13 @@ demo: $(STAMP)
 # the rest (in one session with the test harnesses the session's teardown hung; see the issue 7 note).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest --ignore=tests/deploy
 	$(BIN)/pytest tests/deploy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # ≥ 100 seeded fault and crash scenarios against the emulators, each checked by the oracle (~9 min on 2 cores).
 soak: $(STAMP)

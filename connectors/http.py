@@ -3,14 +3,18 @@ retry loop, so each client only decides *which* failures are worth another try."
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import IO, TypeVar
 
 import httpx
 
@@ -98,3 +102,67 @@ class RateLimiter:
                     calls.append(now)
                     return
             self.sleep(wait)
+
+
+@dataclass
+class SharedRateLimiter(RateLimiter):
+    """RateLimiter whose call times live in a file under an exclusive lock, so every process and thread
+    on the host (two workers, a CLI run beside a deployment) counts in one budget per token and API.
+
+    `margin_seconds` widens each window further: a call is counted when it leaves here, the platform counts
+    it when it arrives, and two processes' requests can arrive closer together than they left.
+    """
+
+    # Wall-clock time: the file outlives processes and reboots, which monotonic clocks do not.
+    clock: Callable[[], float] = time.time
+    path: Path = field(kw_only=True)
+    margin_seconds: float = field(default=0.1, kw_only=True)
+
+    def acquire(self, key: Hashable) -> None:
+        name = "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
+        longest = max((window for _, window in self.limits), default=0.0) + self.margin_seconds
+        while True:
+            with _locked(self.path) as handle:
+                now = self.clock()
+                # Times ahead of now (a wall clock stepped back) are dropped rather than blocking the budget.
+                state = {
+                    other: kept
+                    for other, times in _read(handle).items()
+                    if (kept := [t for t in times if now - longest < t <= now])
+                }
+                calls = state.get(name, [])
+                wait = max((self._wait(calls, now, n, window) for n, window in self.limits), default=0.0)
+                if wait <= 0:
+                    state[name] = [*calls, now]
+                    _write(handle, state)
+                    return
+            self.sleep(wait)
+
+    def _wait(self, calls: list[float], now: float, max_calls: int, window: float) -> float:
+        window += self.margin_seconds
+        in_window = [t for t in calls if t > now - window]
+        return in_window[-max_calls] + window - now if len(in_window) >= max_calls else 0.0
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[IO[str]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even if the process dies
+        yield handle
+
+
+def _read(handle: IO[str]) -> dict[str, list[float]]:
+    handle.seek(0)
+    try:
+        state = json.loads(handle.read() or "{}")
+    except ValueError:  # a process killed mid-write: forgetting the last minute's calls is the only cost
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write(handle: IO[str], state: dict[str, list[float]]) -> None:
+    handle.seek(0)
+    handle.truncate()
+    json.dump(state, handle)
+    handle.flush()

@@ -30,7 +30,7 @@ class JushuitanSettings(BaseSettings):
     # one token (flows/blocks.py; set automatically when credentials come from blocks).
     token_block: str | None = None
     # A file every process on this host shares to count calls per token and API, so concurrent runs stay
-    # within the platform's limits together (flows/blocks.py SharedRateLimiter); None: per-process limits.
+    # within the platform's limits together (connectors/http.py SharedRateLimiter); None: per-process limits.
     shared_limits_path: Path | None = None
     # Refresh when less than this remains (the platform issues 30-day tokens).
     refresh_margin_seconds: int = 24 * 3600

@@ -8,20 +8,13 @@ settings and the token file, so development and tests need no Prefect server.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import typer
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from connectors.http import RateLimiter
 from connectors.jushuitan import JushuitanClient
 from connectors.jushuitan.tokens import Token
 from connectors.settings import SANDBOX_JST_URL, SANDBOX_KINGDEE_URL, JushuitanSettings, KingdeeSettings
@@ -164,84 +157,21 @@ class BlockTokenStore:
         state.save(self.name, overwrite=True)
 
 
-# --- the call budget every process on the host shares ------------------------------------------
-
-
-@dataclass
-class SharedRateLimiter(RateLimiter):
-    """RateLimiter whose call times live in a file under an exclusive lock, so every process and thread
-    on the host (two workers, a CLI run beside a deployment) counts in one budget per token and API.
-
-    `margin_seconds` widens each window: a call is counted when it leaves here, the platform counts it
-    when it arrives, and two processes' requests can arrive closer together than they left.
-    """
-
-    path: Path = field(kw_only=True)
-    margin_seconds: float = field(default=0.1, kw_only=True)
-
-    def acquire(self, key: Hashable) -> None:
-        name = "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
-        longest = max((window for _, window in self.limits), default=0.0) + self.margin_seconds
-        while True:
-            with _locked(self.path) as handle:
-                now = self.clock()
-                state = {
-                    key: kept
-                    for key, times in _read(handle).items()
-                    if (kept := [t for t in times if t > now - longest])
-                }
-                calls = state.get(name, [])
-                wait = max((self._wait(calls, now, n, window) for n, window in self.limits), default=0.0)
-                if wait <= 0:
-                    state[name] = [*calls, now]
-                    _write(handle, state)
-                    return
-            self.sleep(wait)
-
-    def _wait(self, calls: list[float], now: float, max_calls: int, window: float) -> float:
-        window += self.margin_seconds
-        in_window = [t for t in calls if t > now - window]
-        return in_window[-max_calls] + window - now if len(in_window) >= max_calls else 0.0
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[IO[str]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even if the process dies
-        yield handle
-
-
-def _read(handle: IO[str]) -> dict[str, list[float]]:
-    handle.seek(0)
-    try:
-        state = json.loads(handle.read() or "{}")
-    except ValueError:  # a process killed mid-write: forgetting the last minute's calls is the only cost
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _write(handle: IO[str], state: dict[str, list[float]]) -> None:
-    handle.seek(0)
-    handle.truncate()
-    json.dump(state, handle)
-    handle.flush()
-
-
 def jushuitan_client(settings: JushuitanSettings) -> JushuitanClient:
-    """A client whose token and call budget are shared as `settings` say (token_block, shared_limits_path)."""
+    """A client whose token lives in the block `settings.token_block` names, else in the token file."""
     store = BlockTokenStore(settings.token_block) if settings.token_block else None
-    client = JushuitanClient(settings, token_store=store)
-    if settings.shared_limits_path is not None:
-        # JushuitanClient builds its own per-process limiter; swap in the shared one.
-        limits = ((settings.calls_per_second, 1.0), (settings.calls_per_minute, 60.0))
-        client._limiter = SharedRateLimiter(limits=limits, path=settings.shared_limits_path)
-    return client
+    return JushuitanClient(settings, token_store=store)
 
 
 # --- `jst-kingdee blocks ...` ----------------------------------------------------------------
 
-blocks_app = typer.Typer(help="Credentials as Prefect blocks, for deployments.", no_args_is_help=True)
+blocks_app = typer.Typer(no_args_is_help=True)
+
+
+# A callback keeps `blocks` a command group while it has a single command.
+@blocks_app.callback()
+def blocks() -> None:
+    """Credentials as Prefect blocks, for deployments."""
 
 
 @blocks_app.command("register")

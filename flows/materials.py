@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import Filter, KingdeeClient
-from connectors.settings import JushuitanSettings, KingdeeSettings
+from flows.blocks import connector_settings, jushuitan_client
 from flows.common import (
     FAILED,
     SHANGHAI,
@@ -86,7 +86,8 @@ def sync_materials(
     settings = SyncSettings()
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
-        with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+        jst_settings, kingdee_settings = connector_settings()
+        with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
             window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
             retried = documents or ledger.pending(SYNC)
             materials = fetch_materials(kingdee, window, retried, settings)

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import KingdeeClient
-from connectors.settings import JushuitanSettings, KingdeeSettings
+from flows.blocks import connector_settings, jushuitan_client
 from flows.common import (
     RunWindow,
     advance_watermark,
@@ -96,7 +96,8 @@ def sync_outbound(
     settings = SyncSettings()
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
-        with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+        jst_settings, kingdee_settings = connector_settings()
+        with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
             retried = documents or ledger.pending(SYNC)

@@ -26,7 +26,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import Filter, KingdeeClient
-from connectors.settings import JushuitanSettings, KingdeeSettings
+from flows.blocks import connector_settings, jushuitan_client
 from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
 from flows.report_files import ReportSheet, write_report
 from flows.reports import report_dir
@@ -327,7 +327,8 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
         raise ValueError(f"until ({until}) must be after since ({since})")
     settings = SyncSettings()
     chosen = [KINDS[name] for name in dict.fromkeys(kinds or KINDS)]
-    with JushuitanClient(JushuitanSettings()) as jst, KingdeeClient(KingdeeSettings()) as kingdee:
+    jst_settings, kingdee_settings = connector_settings()
+    with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
         master = load_master_data(kingdee, settings)
         results = [reconcile_kind(jst, kingdee, master, settings, kind, start, end) for kind in chosen]
     folder = publish(results, start, end, settings.reports_dir)

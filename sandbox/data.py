@@ -90,9 +90,7 @@ class _Sku:
 
 
 _SKUS: tuple[_Sku, ...] = tuple(
-    _Sku(f"{style.i_id}-{n:02d}", style, spec)
-    for style in _CATALOGUE
-    for n, spec in enumerate(style.specs, start=1)
+    _Sku(f"{style.i_id}-{n:02d}", style, spec) for style in _CATALOGUE for n, spec in enumerate(style.specs, start=1)
 )
 
 
@@ -251,18 +249,14 @@ class _Generator:
         rng = self.rng
         shop_id, shop_name, _site, prefix, _customer = rng.choices(_SHOPS, weights=_SHOP_WEIGHTS)[0]
         wms_co_id = rng.choices(_WAREHOUSES, weights=_WAREHOUSE_WEIGHTS)[0][0]
-        status = rng.choices([s for s, _ in _OUTBOUND_STATUSES], weights=[w for _, w in _OUTBOUND_STATUSES])[
-            0
-        ]
+        status = rng.choices([s for s, _ in _OUTBOUND_STATUSES], weights=[w for _, w in _OUTBOUND_STATUSES])[0]
         span = (self.end - self.start).total_seconds()
         created = self.start + timedelta(seconds=int(rng.uniform(0, max(span - 3 * 3600, 0))))
         io_date = self._later(created, 10, 600)
         modified = self._later(io_date, 0, 120)
         carrier, carrier_name, tracking_prefix, digits = rng.choice(_CARRIERS)
         skus = rng.sample(_sellable(), k=rng.randint(1, 4))
-        lines = [
-            self._outbound_line(sku, is_gift=n > 0 and rng.random() < 0.08) for n, sku in enumerate(skus)
-        ]
+        lines = [self._outbound_line(sku, is_gift=n > 0 and rng.random() < 0.08) for n, sku in enumerate(skus)]
         freight = rng.choice([0, 0, 0, 6, 8, 10])
         pay_amount = round(sum(line["sale_amount"] for line in lines) + freight, 2)
         return {
@@ -380,14 +374,10 @@ class _Generator:
         source["items"].sort(key=lambda line: not qualifies(line))  # the scenario's first line is the case
         lines = source["items"]
         if not wanted(lines[0]["i_id"]):
-            self._replace_line_sku(
-                lines[0], self.rng.choice([s for s in _sellable() if wanted(s.style.i_id)])
-            )
+            self._replace_line_sku(lines[0], self.rng.choice([s for s in _sellable() if wanted(s.style.i_id)]))
         if len(lines) < min_lines:
             taken = {line["sku_id"] for line in lines}
-            lines.append(
-                self._outbound_line(next(s for s in _sellable() if s.sku_id not in taken), is_gift=False)
-            )
+            lines.append(self._outbound_line(next(s for s in _sellable() if s.sku_id not in taken), is_gift=False))
         if lines[0]["qty"] < min_qty:
             lines[0]["qty"] = min_qty
             lines[0]["sale_amount"] = round(min_qty * lines[0]["sale_price"], 2)
@@ -400,9 +390,7 @@ class _Generator:
         rng = self.rng
         lines = source["items"]
         returned = lines if scenario.all_lines else lines[: rng.randint(1, len(lines))]
-        as_date = self._later(
-            datetime.strptime(source["io_date"], JST_TIME).replace(tzinfo=SHANGHAI), 60, 4320
-        )
+        as_date = self._later(datetime.strptime(source["io_date"], JST_TIME).replace(tzinfo=SHANGHAI), 60, 4320)
         created = self._later(as_date, 0, 60)
         confirmed = self._later(created, 10, 600)
         received = self._later(confirmed, 60, 4320)
@@ -426,9 +414,7 @@ class _Generator:
             "created": jst_time(created),
             "modified": jst_time(modified),
             "confirm_date": jst_time(confirmed) if scenario.status in ("Confirmed", "Merged") else None,
-            "l_id": f"{tracking_prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}"
-            if goods_sent
-            else None,
+            "l_id": f"{tracking_prefix}{rng.randrange(10 ** (digits - 1), 10**digits)}" if goods_sent else None,
             "logistics_company": carrier_name if goods_sent else None,
             "ts": 0,
             "items": items,
@@ -475,9 +461,7 @@ class _Generator:
                 continue
             dates = [line.get("receive_date") for line in refund["items"] if line.get("receive_date")]
             io_date = max(dates) if dates else refund["modified"]
-            record = received_record(
-                refund, io_id=50_000_001 + len(records), first_ioi_id=next_ioi_id, io_date=io_date
-            )
+            record = received_record(refund, io_id=50_000_001 + len(records), first_ioi_id=next_ioi_id, io_date=io_date)
             record["created"] = refund["confirm_date"]
             next_ioi_id += len(record["items"])
             records.append(record)
@@ -573,10 +557,7 @@ class _Scenario:
 
 _RECEIVED = ("Confirmed", "SELLER_RECEIVED")
 _REQUIRED_SCENARIOS: tuple[_Scenario, ...] = (
-    *(
-        _Scenario(*_RECEIVED, style_prefix=prefix)
-        for prefix in ("A1", "G2", "AG3", "T4", LOT_CONTRADICTION_STYLE)
-    ),
+    *(_Scenario(*_RECEIVED, style_prefix=prefix) for prefix in ("A1", "G2", "AG3", "T4", LOT_CONTRADICTION_STYLE)),
     _Scenario(*_RECEIVED, r_qty="zero_after_first", all_lines=True),
     _Scenario(*_RECEIVED, r_qty="zero"),
     _Scenario(*_RECEIVED, r_qty="partial"),

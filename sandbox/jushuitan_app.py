@@ -139,9 +139,7 @@ class _Store:
             self._matches[signature] = found
         return found
 
-    def after_ts(
-        self, start_ts: int, predicate: Callable[[dict], bool], limit: int
-    ) -> tuple[list[dict], bool]:
+    def after_ts(self, start_ts: int, predicate: Callable[[dict], bool], limit: int) -> tuple[list[dict], bool]:
         """Up to `limit` rows with ts > start_ts passing `predicate`, in ts order, and whether more remain."""
         page: list[dict] = []
         for at in range(bisect.bisect_right(self._ts, start_ts), len(self._ts_rows)):
@@ -369,8 +367,7 @@ class _Emulator:
         }
         self.traffic = _Traffic(calls_per_second, calls_per_minute)
         self._ts = max(
-            [store.max_ts() for store in self.stores.values()]
-            + [item.get("ts", 0) for item in world.items.values()],
+            [store.max_ts() for store in self.stores.values()] + [item.get("ts", 0) for item in world.items.values()],
             default=0,
         )
         self._rng = random.Random(world.seed)
@@ -600,9 +597,7 @@ class _Emulator:
         return {
             "limits": {"calls_per_second": traffic.per_second, "calls_per_minute": traffic.per_minute},
             "calls": dict(traffic.calls),
-            "rejected": {
-                path: {str(code): n for code, n in codes.items()} for path, codes in traffic.rejected.items()
-            },
+            "rejected": {path: {str(code): n for code, n in codes.items()} for path, codes in traffic.rejected.items()},
             "peaks": [
                 {
                     "token": label,
@@ -677,9 +672,7 @@ def create_app(
         return platform(lambda path, params: handler(path, emulator.authorize(params, path)))
 
     routes = [
-        Route(
-            "/openWeb/auth/getInitToken", platform(lambda _path, p: emulator.init_token(p)), methods=["POST"]
-        ),
+        Route("/openWeb/auth/getInitToken", platform(lambda _path, p: emulator.init_token(p)), methods=["POST"]),
         Route(
             "/openWeb/auth/refreshToken",
             platform(lambda _path, p: emulator.refresh_token(p)),

@@ -114,9 +114,7 @@ def kd_signature(app_id: str, app_secret: str, app_data: str) -> str:
 
 def login_sign(acct_id: str, username: str, app_id: str, app_secret: str, timestamp: str) -> str:
     """LoginBySign's `sign`: SHA-256 hex of the five strings sorted and concatenated."""
-    return hashlib.sha256(
-        "".join(sorted([acct_id, username, app_id, app_secret, timestamp])).encode()
-    ).hexdigest()
+    return hashlib.sha256("".join(sorted([acct_id, username, app_id, app_secret, timestamp])).encode()).hexdigest()
 
 
 class _Sessions:
@@ -178,9 +176,7 @@ def _status(errors: list[dict], successes: list[dict], msg_code: int) -> dict:
 
 def _error_payload(short_name: str, error: _ServiceError) -> Any:
     """ExecuteBillQuery wraps errors in two lists; every other service answers the bare envelope."""
-    status = _status(
-        [{"FieldName": error.field_name, "Message": error.message, "DIndex": 0}], [], error.msg_code
-    )
+    status = _status([{"FieldName": error.field_name, "Message": error.message, "DIndex": 0}], [], error.msg_code)
     result = {"Result": {"ResponseStatus": status}}
     return [[result]] if short_name == "ExecuteBillQuery" else result
 
@@ -264,9 +260,7 @@ _REFERENCES = {
     "fmaterialid": "BD_MATERIAL",
     **dict.fromkeys(["funitid", "fsalunitid", "fpriceunitid", "fbaseunitid"], "BD_UNIT"),
     "fstockid": "BD_STOCK",
-    **dict.fromkeys(
-        ["fsaleorgid", "fstockorgid", "fowneridhead", "fownerid", "fsettleorgid"], "ORG_Organizations"
-    ),
+    **dict.fromkeys(["fsaleorgid", "fstockorgid", "fowneridhead", "fownerid", "fsettleorgid"], "ORG_Organizations"),
     **dict.fromkeys(["fsettlecurrid", "flocalcurrid"], "BD_Currency"),
 }
 # the primary-key field key of each base-data form, answered for a bare reference key such as FCustomerID
@@ -536,18 +530,14 @@ class _Kingdee:
         if short_name == "ValidateUser":
             ok = hmac.compare_digest(params["password"], account.password)
         elif short_name == "LoginByAppSecret":
-            ok = params["appid"] == account.app_id and hmac.compare_digest(
-                params["appsecret"], account.app_secret
-            )
+            ok = params["appid"] == account.app_id and hmac.compare_digest(params["appsecret"], account.app_secret)
         else:
             expected = login_sign(
                 account.acct_id, account.username, account.app_id, account.app_secret, params["timestamp"]
             )
             ok = params["appid"] == account.app_id and hmac.compare_digest(params["sign"].lower(), expected)
         if not ok:
-            message = (
-                "用户名或密码错误！" if short_name == "ValidateUser" else "应用ID、应用密钥或签名验证失败"
-            )
+            message = "用户名或密码错误！" if short_name == "ValidateUser" else "应用ID、应用密钥或签名验证失败"
             return _login_failure(message), None
         self.logins += 1
         session_id = self.sessions.open()
@@ -651,9 +641,7 @@ class _Kingdee:
             for bill in self.bills[form.form_id].values()
         ]
         seen_header = set().union(*(h.keys() for h, _ in headers)) if headers else set()
-        seen_entry = (
-            set().union(*(line.keys() for _, lines in headers for line in lines)) if headers else set()
-        )
+        seen_entry = set().union(*(line.keys() for _, lines in headers for line in lines)) if headers else set()
         entry_keys = (form.entry_fields | {_root(k) for k in seen_entry}) - form.header_fields
         header_keys = form.header_fields | {_root(k) for k in seen_header}
 
@@ -694,9 +682,7 @@ class _Kingdee:
         base = self.base.get(base_form.lower()) if base_form else None
         row = base.find(number) if base else None
         keys: dict[str, Any] = {f"{key}.{sub}": value for sub, value in (row or {}).items()}
-        keys.update(
-            {f"{key}.{sub.lower()}": value for sub, value in reference.items() if not isinstance(value, dict)}
-        )
+        keys.update({f"{key}.{sub.lower()}": value for sub, value in reference.items() if not isinstance(value, dict)})
         keys[key] = row.get(_BASE_IDS.get(base.form_id.lower(), ""), number) if row and base else number
         return keys
 
@@ -722,9 +708,7 @@ class _Kingdee:
             latency_ms = self._save_latency_ms + self._save_latency_per_bill_ms * len(models)
             if latency_ms > 0:
                 await asyncio.sleep(latency_ms / 1000)
-            errors, successes = self._commit(
-                form, models, [str(f) for f in _get(data, "NeedReturnFields") or []]
-            )
+            errors, successes = self._commit(form, models, [str(f) for f in _get(data, "NeedReturnFields") or []])
             if self.save_faults.timeout_after_commit_seconds > 0:
                 self.late_answers_after_commit += 1
                 await asyncio.sleep(self.save_faults.timeout_after_commit_seconds)
@@ -821,9 +805,7 @@ class _Kingdee:
             problems.append(("FEntity", "单据体实体【明细信息】至少需要录入一行分录"))
             return problems
         for line_no, line in enumerate(lines, start=1):
-            problems.extend(
-                self._validate_line(form, line if isinstance(line, dict) else {}, line_no, stock_org)
-            )
+            problems.extend(self._validate_line(form, line if isinstance(line, dict) else {}, line_no, stock_org))
         return problems
 
     def _validate_line(self, form: _BillForm, line: dict, line_no: int, org: str) -> list[tuple[str, str]]:
@@ -883,9 +865,7 @@ class _Kingdee:
             bill = stored.get(value) if kind == "number" else _by_fid(stored.values(), value)
             if bill is None:
                 what = "单据编号" if kind == "number" else "内码"
-                errors.append(
-                    {"FieldName": None, "Message": f"{what}为“{value}”的单据不存在", "DIndex": index}
-                )
+                errors.append({"FieldName": None, "Message": f"{what}为“{value}”的单据不存在", "DIndex": index})
                 msg_codes.append(10)
                 continue
             number, status = str(_get(bill, "FBillNo")), _get(bill, "FDocumentStatus")
@@ -1078,19 +1058,15 @@ def _form_call(body: dict, needs_form: bool) -> tuple[Any, dict]:
                 raise _ServiceError(8, "参数错误：parameters不是有效的JSON") from None
         if not isinstance(params, list) or len(params) < (2 if needs_form else 1):
             raise _ServiceError(8, "参数错误：parameters不完整")
-        return (
-            (params[0], _json_object(params[1], "data"))
-            if needs_form
-            else (None, _json_object(params[0], "data"))
-        )
+        return (params[0], _json_object(params[1], "data")) if needs_form else (None, _json_object(params[0], "data"))
     return _get(body, "formid"), _json_object(_get(body, "data"), "data")
 
 
 def _routes(kingdee: _Kingdee) -> list[Route]:
     async def service(request: Request) -> Response:
-        if request.path_params["prefix"].lower() != "k3cloud" or not request.path_params[
-            "service"
-        ].lower().endswith(_SUFFIX):
+        if request.path_params["prefix"].lower() != "k3cloud" or not request.path_params["service"].lower().endswith(
+            _SUFFIX
+        ):
             return PlainTextResponse("Not Found", status_code=404)
         family, short_name = _service_name(request.path_params["service"])
         kingdee.calls[short_name] += 1

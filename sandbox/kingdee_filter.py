@@ -190,9 +190,7 @@ class _Parser:
             self.fields.add(key)
             return lambda row: row.get(key)
         found = token.text or "end of filter"
-        raise FilterSyntaxError(
-            f"expected a field, string or number at position {token.pos}, found {found!r}"
-        )
+        raise FilterSyntaxError(f"expected a field, string or number at position {token.pos}, found {found!r}")
 
 
 # --- evaluation ---------------------------------------------------------------------------------

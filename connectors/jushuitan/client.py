@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, retry
+from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, SharedRateLimiter, retry
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
     JushuitanError,
@@ -115,12 +115,13 @@ class JushuitanClient:
             base_seconds=settings.retry_base_seconds,
             cap_seconds=settings.retry_cap_seconds,
         )
-        self._limiter = RateLimiter(
-            # A little wider than the platform's windows: measured on the emulator, windows of exactly
-            # 1 s / 60 s let timing jitter through (11 refusals in 203 calls at 10/s, each costing a back-off).
-            limits=((settings.calls_per_second, 1.05), (settings.calls_per_minute, 60.5)),
-            clock=clock,
-            sleep=sleep,
+        # A little wider than the platform's windows: measured on the emulator, windows of exactly
+        # 1 s / 60 s let timing jitter through (11 refusals in 203 calls at 10/s, each costing a back-off).
+        limits = ((settings.calls_per_second, 1.05), (settings.calls_per_minute, 60.5))
+        self._limiter = (
+            RateLimiter(limits=limits, clock=clock, sleep=sleep)
+            if settings.shared_limits_path is None
+            else SharedRateLimiter(limits=limits, clock=clock, sleep=sleep, path=settings.shared_limits_path)
         )
         self._token: Token | None = None
         self._token_lock = threading.Lock()
@@ -338,9 +339,7 @@ class JushuitanClient:
         """Return-warehousing records (date_type 0 modified, 1 created, 2 order date, 4 in-stock time)."""
         return self._windowed(RECEIVED, modified_begin, modified_end, {"date_type": date_type}, page_size)
 
-    def outbound_by_ids(
-        self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()
-    ) -> Iterator[Page]:
+    def outbound_by_ids(self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()) -> Iterator[Page]:
         """Outbound documents matching any of the given outbound or platform order numbers.
 
         Both lists are [string] in the API (unlike the after-sale as_ids, which are [int]).
@@ -386,9 +385,7 @@ class JushuitanClient:
         _check_page_size(endpoint, page_size)
         dedup = Deduplicator(endpoint.id_key)
         return chain.from_iterable(
-            self._pages(
-                endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup
-            )
+            self._pages(endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup)
             for start, stop in shanghai_windows(begin, end)
         )
 

@@ -25,9 +25,7 @@ MAX_IDS = 50
 _ONE_SECOND = timedelta(seconds=1)
 
 
-def shanghai_windows(
-    start: datetime, end: datetime, max_span: timedelta = MAX_WINDOW
-) -> list[tuple[str, str]]:
+def shanghai_windows(start: datetime, end: datetime, max_span: timedelta = MAX_WINDOW) -> list[tuple[str, str]]:
     """Split [start, end] (both inclusive) into consecutive windows as Beijing wall-clock strings.
 
     The API compares whole-second strings with inclusive ends, so each window ends one second before
@@ -178,9 +176,7 @@ def start_ts_pages(
     cursor = start_ts
     dedup = Deduplicator(id_key)
     while True:
-        data = call(
-            api, {**biz, "start_ts": cursor, "is_get_total": False, "page_index": 1, "page_size": page_size}
-        )
+        data = call(api, {**biz, "start_ts": cursor, "is_get_total": False, "page_index": 1, "page_size": page_size})
         rows = rows_of(data, api)
         if not rows:
             return

@@ -41,9 +41,7 @@ def decode_client_secret(app_id: str) -> str:
     if len(code) != 32:
         return ""
     scrambled = base64.b64decode(code)
-    return base64.b64encode(
-        bytes(b ^ k for b, k in zip(scrambled, CLIENT_SECRET_XOR_KEY, strict=False))
-    ).decode()
+    return base64.b64encode(bytes(b ^ k for b, k in zip(scrambled, CLIENT_SECRET_XOR_KEY, strict=False))).decode()
 
 
 def hmac_signature(key: str, message: str) -> str:
@@ -69,9 +67,7 @@ def signature_headers(settings: KingdeeSettings, url: str, timestamp: str, nonce
         "x-api-timestamp": timestamp,
         "x-api-nonce": nonce,
         "x-api-signheaders": SIGNED_HEADERS,
-        "X-Api-Signature": hmac_signature(
-            decode_client_secret(settings.app_id), string_to_sign(url, timestamp, nonce)
-        ),
+        "X-Api-Signature": hmac_signature(decode_client_secret(settings.app_id), string_to_sign(url, timestamp, nonce)),
         "X-Kd-Appkey": settings.app_id,
         "X-Kd-Appdata": base64.b64encode(app_data.encode()).decode(),
         "X-Kd-Signature": hmac_signature(app_secret, settings.app_id + app_data),
@@ -100,9 +96,7 @@ def check_login_result(result: Any, scrub: Callable[[str], str]) -> None:
     if result.get("LoginResultType") != LOGIN_SUCCESS:
         # The server's Message names the reason (wrong password, user disabled, ...): keep it, scrubbed.
         reason = scrub(str(result.get("Message") or "no reason given"))
-        raise KingdeeAuthError(
-            f"Kingdee login refused (LoginResultType {result.get('LoginResultType')}): {reason}"
-        )
+        raise KingdeeAuthError(f"Kingdee login refused (LoginResultType {result.get('LoginResultType')}): {reason}")
 
 
 class Session:

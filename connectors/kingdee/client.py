@@ -215,9 +215,7 @@ class KingdeeClient:
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._backoff = Backoff(
-            settings.retry_attempts, settings.retry_base_seconds, settings.retry_cap_seconds
-        )
+        self._backoff = Backoff(settings.retry_attempts, settings.retry_base_seconds, settings.retry_cap_seconds)
         self._http = httpx.Client(
             transport=transport,
             timeout=settings.timeout_seconds,
@@ -330,9 +328,7 @@ class KingdeeClient:
             if len(payload) < limit:
                 break
             if not order_by and len(rows) == limit:
-                log.warning(
-                    "%s %s spans several pages without order_by: paging may skip rows", service, form_id
-                )
+                log.warning("%s %s spans several pages without order_by: paging may skip rows", service, form_id)
         log.debug("%s %s: %d rows", service, form_id, len(rows))
         return rows
 
@@ -385,9 +381,7 @@ class KingdeeClient:
                     )
                 )
         saved = sum(r.ok for r in results)
-        log.info(
-            "BatchSave %s: %d bills, %d saved, %d failed", form_id, len(results), saved, len(results) - saved
-        )
+        log.info("BatchSave %s: %d bills, %d saved, %d failed", form_id, len(results), saved, len(results) - saved)
         return results
 
     def submit(
@@ -416,9 +410,7 @@ class KingdeeClient:
             outcomes = self._outcomes(f"{service} {form_id}", payload, list(chunk))
             results.extend(OperationResult(n, o.ok, o.errors) for n, o in zip(chunk, outcomes, strict=True))
         done = sum(r.ok for r in results)
-        log.info(
-            "%s %s: %d bills, %d done, %d failed", service, form_id, len(results), done, len(results) - done
-        )
+        log.info("%s %s: %d bills, %d done, %d failed", service, form_id, len(results), done, len(results) - done)
         return results
 
     def _outcomes(self, what: str, payload: Any, keys: Sequence[str | None]) -> list[_Outcome]:
@@ -457,9 +449,7 @@ class KingdeeClient:
             elif whole_call_ok and not unplaced:
                 outcomes.append(_Outcome(True, {}, []))
             else:
-                outcomes.append(
-                    _Outcome(False, {}, unplaced or ["no result reported for this bill: check by FBillNo"])
-                )
+                outcomes.append(_Outcome(False, {}, unplaced or ["no result reported for this bill: check by FBillNo"]))
         return outcomes
 
     def _business_error(self, what: str, status: dict[str, Any]) -> KingdeeBusinessError:
@@ -503,9 +493,7 @@ class KingdeeClient:
                 )
             payload = self._exchange(service, body, write=False)
             if _failure_code(payload) == MSG_SESSION_LOST:
-                raise KingdeeAuthError(
-                    f"{service}: Kingdee refused the credentials (MsgCode 1 after a fresh login)"
-                )
+                raise KingdeeAuthError(f"{service}: Kingdee refused the credentials (MsgCode 1 after a fresh login)")
         if _failure_code(payload) == MSG_CALL_LIMIT:
             raise KingdeeRateLimited(f"{service}: Kingdee call limit reached (MsgCode 14)")
         return payload
@@ -546,17 +534,13 @@ class KingdeeClient:
                 maybe_committed=write,
             )
             raise _Retryable(error, resend_safe=not write) from None
-        log.debug(
-            "%s: HTTP %d in %.0f ms", service, response.status_code, (time.monotonic() - started) * 1000
-        )
+        log.debug("%s: HTTP %d in %.0f ms", service, response.status_code, (time.monotonic() - started) * 1000)
 
         code = response.status_code
         text = response.text
         if code != 200:
             if "Fail to verify thirty passport" in text:
-                raise KingdeeAuthError(
-                    f"{service}: Kingdee refused the account (Fail to verify thirty passport)"
-                )
+                raise KingdeeAuthError(f"{service}: Kingdee refused the account (Fail to verify thirty passport)")
             message = f"{service}: HTTP {code} from Kingdee: {self._scrub(text, response.request)}"
             if code in REFUSED_STATUS:
                 raise _Retryable(KingdeeTransportError(message, status_code=code), resend_safe=True)
@@ -584,9 +568,7 @@ class KingdeeClient:
             known.append(self.settings.password.get_secret_value())
         known.extend(cookie.value or "" for cookie in self._http.cookies.jar)
         if request is not None:
-            known.extend(
-                value for name, value in request.headers.items() if name.lower() in SENSITIVE_HEADERS
-            )
+            known.extend(value for name, value in request.headers.items() if name.lower() in SENSITIVE_HEADERS)
         for secret in sorted(filter(None, known), key=len, reverse=True):
             text = text.replace(secret, "***")
         return text[:MESSAGE_LIMIT]

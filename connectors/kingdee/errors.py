@@ -48,9 +48,7 @@ class KingdeeTransportError(KingdeeError):
     `maybe_committed` is True when a write may have reached the server: check by FBillNo before resending.
     """
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, maybe_committed: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, maybe_committed: bool = False) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.maybe_committed = maybe_committed

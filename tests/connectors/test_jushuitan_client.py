@@ -81,9 +81,7 @@ def ok(data: Any) -> dict[str, Any]:
     return {"code": 0, "msg": "执行成功", "data": data}
 
 
-def token_data(
-    access: str, refresh: str = "new-refresh-token", expires_in: int = 2_592_000
-) -> dict[str, Any]:
+def token_data(access: str, refresh: str = "new-refresh-token", expires_in: int = 2_592_000) -> dict[str, Any]:
     return ok({"access_token": access, "refresh_token": refresh, "expires_in": expires_in, "scope": "all"})
 
 
@@ -130,9 +128,7 @@ def test_call_posts_the_six_signed_system_params_and_a_fresh_timestamp_per_attem
         assert set(form) == {"app_key", "access_token", "timestamp", "charset", "version", "biz", "sign"}
         assert form["app_key"] == "unit-app" and form["access_token"] == STORED.access_token
         assert form["charset"] == "utf-8" and form["version"] == "2"
-        assert (
-            form["biz"] == encode_biz(biz) == '{"page_index":1,"page_size":50,"nicks":["老板"],"price":9.9}'
-        )
+        assert form["biz"] == encode_biz(biz) == '{"page_index":1,"page_size":50,"nicks":["老板"],"price":9.9}'
     assert forms[0]["timestamp"] == "1700000000"
     assert time.sleeps[0] >= 2
     assert forms[1]["timestamp"] == str(int(1_700_000_000 + time.sleeps[0]))
@@ -165,16 +161,12 @@ def test_call_returns_numbers_as_json_gives_them() -> None:
     ],
 )
 def test_business_codes_raise_their_typed_error_at_once(code: int, error_type: type[JushuitanError]) -> None:
-    client, platform, time = make_client(
-        lambda path, form: {"code": code, "msg": f"错误{code}", "data": None}
-    )
+    client, platform, time = make_client(lambda path, form: {"code": code, "msg": f"错误{code}", "data": None})
     with pytest.raises(error_type) as caught:
         client.call(SHOPS, {})
     assert type(caught.value) is error_type
     assert (caught.value.code, caught.value.msg, caught.value.api) == (code, f"错误{code}", SHOPS)
-    assert (
-        str(code) in str(caught.value) and f"错误{code}" in str(caught.value) and SHOPS in str(caught.value)
-    )
+    assert str(code) in str(caught.value) and f"错误{code}" in str(caught.value) and SHOPS in str(caught.value)
     assert len(platform.requests) == 1 and time.sleeps == []
 
 
@@ -192,9 +184,7 @@ def test_error_messages_never_carry_secrets_echoed_by_the_server() -> None:
 
 
 def test_persistent_5xx_gives_a_transport_error_after_every_attempt() -> None:
-    client, platform, time = make_client(
-        lambda path, form: httpx.Response(502, text="<html>bad gateway</html>")
-    )
+    client, platform, time = make_client(lambda path, form: httpx.Response(502, text="<html>bad gateway</html>"))
     with pytest.raises(JushuitanTransportError) as caught:
         client.call(SHOPS, {})
     assert caught.value.status_code == 502 and SHOPS in str(caught.value)
@@ -204,9 +194,7 @@ def test_persistent_5xx_gives_a_transport_error_after_every_attempt() -> None:
 
 
 def test_transport_failures_are_retried_with_growing_jittered_backoff() -> None:
-    failures = iter(
-        [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")]
-    )
+    failures = iter([httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")])
 
     def flaky(path: str, form: dict[str, str]) -> dict[str, Any]:
         failure = next(failures, None)
@@ -269,9 +257,7 @@ def test_rate_limited_on_every_attempt_raises_rate_limited() -> None:
 
 
 def test_limiter_spaces_calls_per_token_and_per_api() -> None:
-    client, platform, _ = make_client(
-        lambda path, form: ok({"datas": []}), calls_per_second=2, calls_per_minute=5
-    )
+    client, platform, _ = make_client(lambda path, form: ok({"datas": []}), calls_per_second=2, calls_per_minute=5)
     for _ in range(6):
         client.call(SHOPS, {})
     client.call("/open/wms/partner/query", {})
@@ -330,9 +316,7 @@ def test_token_from_settings_is_used_when_the_store_is_empty() -> None:
 
 
 def test_stored_token_wins_over_settings() -> None:
-    client, _, _ = make_client(
-        lambda path, form: ok({"token": form["access_token"]}), access_token="console-token"
-    )
+    client, _, _ = make_client(lambda path, form: ok({"token": form["access_token"]}), access_token="console-token")
     assert client.call(SHOPS, {}) == {"token": STORED.access_token}
 
 
@@ -445,11 +429,7 @@ def _biz_log(platform: FakePlatform) -> list[dict[str, Any]]:
 def test_long_windows_are_split_and_only_set_filters_are_sent() -> None:
     client, platform, _ = make_client(lambda path, form: ok({"has_next": False, "datas": []}))
     begin = datetime(2024, 1, 1)
-    list(
-        client.outbound_pages(
-            modified_begin=begin, modified_end=begin + timedelta(days=16), status="Confirmed"
-        )
-    )
+    list(client.outbound_pages(modified_begin=begin, modified_end=begin + timedelta(days=16), status="Confirmed"))
     sent = _biz_log(platform)
     assert [(b["modified_begin"], b["modified_end"]) for b in sent] == [
         ("2024-01-01 00:00:00", "2024-01-07 23:59:59"),
@@ -505,9 +485,7 @@ def test_since_ts_variants_share_one_walk_over_their_endpoint() -> None:
 def test_page_size_above_the_api_maximum_is_refused_before_any_call() -> None:
     client, platform, _ = make_client(lambda path, form: ok({}))
     with pytest.raises(ValueError, match="page_size"):
-        client.received_pages(
-            modified_begin=datetime(2024, 1, 1), modified_end=datetime(2024, 1, 2), page_size=51
-        )
+        client.received_pages(modified_begin=datetime(2024, 1, 1), modified_end=datetime(2024, 1, 2), page_size=51)
     assert platform.requests == []
 
 

@@ -57,16 +57,12 @@ def test_windows_are_beijing_wall_clock_for_aware_and_naive_inputs() -> None:
         ("2024-03-02 00:00:00", "2024-03-02 01:00:00")
     ]
     naive = datetime(2024, 3, 2, 0, 0)
-    assert shanghai_windows(naive, naive + timedelta(hours=1)) == [
-        ("2024-03-02 00:00:00", "2024-03-02 01:00:00")
-    ]
+    assert shanghai_windows(naive, naive + timedelta(hours=1)) == [("2024-03-02 00:00:00", "2024-03-02 01:00:00")]
 
 
 def test_windows_drop_sub_second_parts() -> None:
     start = datetime(2024, 3, 2, 10, 0, 0, 900_000, tzinfo=SHANGHAI)
-    assert shanghai_windows(start, start + timedelta(seconds=2)) == [
-        ("2024-03-02 10:00:00", "2024-03-02 10:00:02")
-    ]
+    assert shanghai_windows(start, start + timedelta(seconds=2)) == [("2024-03-02 10:00:00", "2024-03-02 10:00:02")]
 
 
 def test_windows_respect_a_shorter_max_span() -> None:
@@ -119,9 +115,7 @@ def test_as_bool_reads_every_flag_spelling(value: Any, expected: bool) -> None:
 
 def test_deduplicator_keeps_the_largest_ts_per_document() -> None:
     dedup = Deduplicator("io_id")
-    first = dedup.fresh(
-        [{"io_id": 1, "ts": 5}, {"io_id": 2, "ts": 6}, {"io_id": 1, "ts": 9}, {"io_id": 3, "ts": 2}]
-    )
+    first = dedup.fresh([{"io_id": 1, "ts": 5}, {"io_id": 2, "ts": 6}, {"io_id": 1, "ts": 9}, {"io_id": 3, "ts": 2}])
     assert first == [{"io_id": 1, "ts": 9}, {"io_id": 2, "ts": 6}, {"io_id": 3, "ts": 2}]
     again = dedup.fresh([{"io_id": 2, "ts": 6}, {"io_id": 3, "ts": "7"}, {"io_id": 1, "ts": 8}, {"x": 1}])
     assert again == [{"io_id": 3, "ts": "7"}, {"x": 1}]
@@ -191,15 +185,10 @@ def test_start_ts_pager_moves_the_cursor_to_the_largest_ts() -> None:
             {"has_next": False, "datas": [{"io_id": 11, "ts": 60}]},
         ]
     )
-    pages = list(
-        start_ts_pages(script, "/open/x", {"status": "Confirmed"}, start_ts=1, id_key="io_id", page_size=2)
-    )
+    pages = list(start_ts_pages(script, "/open/x", {"status": "Confirmed"}, start_ts=1, id_key="io_id", page_size=2))
     assert [row["io_id"] for page in pages for row in page] == [7, 8, 9, 10, 11]
     assert [c["start_ts"] for c in script.calls] == [1, 30, 55]
-    assert all(
-        c["page_index"] == 1 and c["is_get_total"] is False and c["status"] == "Confirmed"
-        for c in script.calls
-    )
+    assert all(c["page_index"] == 1 and c["is_get_total"] is False and c["status"] == "Confirmed" for c in script.calls)
 
 
 def test_start_ts_pager_with_inclusive_server_yields_the_boundary_row_once() -> None:
@@ -217,9 +206,7 @@ def test_start_ts_pager_with_inclusive_server_yields_the_boundary_row_once() -> 
 
 def test_start_ts_pager_stops_when_no_rows_come_back() -> None:
     script = Script([{"datas": _rows(1, 2)}, {"datas": []}])
-    assert list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)) == [
-        _rows(1, 2)
-    ]
+    assert list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)) == [_rows(1, 2)]
 
 
 def test_start_ts_pager_raises_when_the_cursor_does_not_advance() -> None:

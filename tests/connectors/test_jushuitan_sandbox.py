@@ -231,10 +231,7 @@ def test_client_limits_keep_the_platform_from_refusing(
     timed: tuple[BackgroundServer, httpx.Client, SharedClock],
 ) -> None:
     server, admin_client, time = timed
-    assert (
-        admin_client.post("/__admin/limits", json={"calls_per_second": 3, "calls_per_minute": 10}).status_code
-        == 200
-    )
+    assert admin_client.post("/__admin/limits", json={"calls_per_second": 3, "calls_per_minute": 10}).status_code == 200
     with _timed_client(server, time, calls_per_second=3, calls_per_minute=10) as jst:
         pages = list(jst.outbound_since_ts(0, page_size=10))
     stats = admin_client.get("/__admin/stats").json()

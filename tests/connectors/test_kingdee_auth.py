@@ -28,14 +28,10 @@ def test_spec_vector_300123_reproduces_every_header() -> None:
         "x-api-timestamp": "1764300000",
         "x-api-nonce": "1764300000",
         "x-api-signheaders": "x-api-timestamp,x-api-nonce",
-        "X-Api-Signature": (
-            "MmNkZjZkY2I2MzgzMDNlZDAzMjU5M2ZhZDQzZGM0MGMwZjU3MTQ1OTA5MWNlZjZhNDY0MTQ0Mjc2ZDFkM2JiMw=="
-        ),
+        "X-Api-Signature": ("MmNkZjZkY2I2MzgzMDNlZDAzMjU5M2ZhZDQzZGM0MGMwZjU3MTQ1OTA5MWNlZjZhNDY0MTQ0Mjc2ZDFkM2JiMw=="),
         "X-Kd-Appkey": "300123_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcY",
         "X-Kd-Appdata": "UzIwMjQwMTAxLGFkbWluaXN0cmF0b3IsMjA1Miww",
-        "X-Kd-Signature": (
-            "NGM0NWM2ZjhkNTYzNWIzNDNlODdmZmMwODliNTA1Nzg3YjA0Y2I2NDJiZmExMDgxMmI5MzQ3OGVmNGI2NThjZg=="
-        ),
+        "X-Kd-Signature": ("NGM0NWM2ZjhkNTYzNWIzNDNlODdmZmMwODliNTA1Nzg3YjA0Y2I2NDJiZmExMDgxMmI5MzQ3OGVmNGI2NThjZg=="),
     }
 
 
@@ -82,19 +78,11 @@ def test_signature_depends_on_path_timestamp_and_nonce() -> None:
     settings = KingdeeSettings()
     base = signature_headers(settings, "http://127.0.0.1:1" + QUERY_PATH, "100", "n1")["X-Api-Signature"]
     other_path = QUERY_PATH.replace("ExecuteBillQuery", "BatchSave")
-    assert (
-        signature_headers(settings, "http://127.0.0.1:1" + other_path, "100", "n1")["X-Api-Signature"] != base
-    )
-    assert (
-        signature_headers(settings, "http://127.0.0.1:1" + QUERY_PATH, "101", "n1")["X-Api-Signature"] != base
-    )
-    assert (
-        signature_headers(settings, "http://127.0.0.1:1" + QUERY_PATH, "100", "n2")["X-Api-Signature"] != base
-    )
+    assert signature_headers(settings, "http://127.0.0.1:1" + other_path, "100", "n1")["X-Api-Signature"] != base
+    assert signature_headers(settings, "http://127.0.0.1:1" + QUERY_PATH, "101", "n1")["X-Api-Signature"] != base
+    assert signature_headers(settings, "http://127.0.0.1:1" + QUERY_PATH, "100", "n2")["X-Api-Signature"] != base
     # The host is not signed: the same path on another port signs the same.
-    assert (
-        signature_headers(settings, "http://127.0.0.1:2" + QUERY_PATH, "100", "n1")["X-Api-Signature"] == base
-    )
+    assert signature_headers(settings, "http://127.0.0.1:2" + QUERY_PATH, "100", "n1")["X-Api-Signature"] == base
 
 
 def test_login_requests_are_positional_per_auth_mode() -> None:
@@ -121,8 +109,6 @@ def test_login_result_type_1_is_the_only_success() -> None:
 
 def test_login_failure_message_is_scrubbed() -> None:
     with pytest.raises(KingdeeAuthError) as caught:
-        check_login_result(
-            {"LoginResultType": 0, "Message": "bad password pw123"}, lambda t: t.replace("pw123", "***")
-        )
+        check_login_result({"LoginResultType": 0, "Message": "bad password pw123"}, lambda t: t.replace("pw123", "***"))
     assert "pw123" not in str(caught.value)
     assert "LoginResultType 0" in str(caught.value)

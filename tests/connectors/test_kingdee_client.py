@@ -209,15 +209,11 @@ def test_existing_bill_numbers_chunks_the_in_list() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         in_list = body(request)["data"]["FilterString"]
-        return httpx.Response(
-            200, json=[[n] for n in sorted(saved) if "'" + n.replace("'", "''") + "'" in in_list]
-        )
+        return httpx.Response(200, json=[[n] for n in sorted(saved) if "'" + n.replace("'", "''") + "'" in in_list])
 
     recorder = Recorder(handler)
     with recorder.client() as client:
-        found = client.existing_bill_numbers(
-            "SAL_OUTSTOCK", ["XS'1", "XS2", "XS3", "XS4", "XS5", "XS3"], chunk_size=2
-        )
+        found = client.existing_bill_numbers("SAL_OUTSTOCK", ["XS'1", "XS2", "XS3", "XS4", "XS5", "XS3"], chunk_size=2)
     assert found == saved
     filters = [body(r)["data"]["FilterString"] for r in recorder.requests]
     assert filters == ["FBillNo in ('XS''1','XS2')", "FBillNo in ('XS3','XS4')", "FBillNo in ('XS5')"]
@@ -239,8 +235,7 @@ def save_handler(fail_bills: set[str]) -> Handler:
                 not bad,
                 msg_code=11 if bad else 0,
                 errors=[
-                    {"FieldName": "FCustomerID", "Message": f"客户不存在 {m['FBillNo']}", "DIndex": i}
-                    for i, m in bad
+                    {"FieldName": "FCustomerID", "Message": f"客户不存在 {m['FBillNo']}", "DIndex": i} for i, m in bad
                 ],
                 successes=[{"Id": 1000 + i, "Number": m["FBillNo"], "DIndex": i} for i, m in reversed(ok)],
             ),
@@ -281,9 +276,7 @@ def test_batch_save_sends_default_options_and_overrides() -> None:
     sent = body(recorder.requests[0])
     assert sent["formid"] == "SAL_RETURNSTOCK"
     data = sent["data"]
-    assert (
-        data["NumberSearch"] == "true" and data["ValidateFlag"] == "true" and data["IsDeleteEntry"] == "true"
-    )
+    assert data["NumberSearch"] == "true" and data["ValidateFlag"] == "true" and data["IsDeleteEntry"] == "true"
     assert data["IsAutoSubmitAndAudit"] == "false" and data["InterationFlags"] == "STK_InvCheckResult"
     assert data["IsVerifyBaseDataField"] == "false"
     with pytest.raises(ValueError):
@@ -380,9 +373,7 @@ def test_call_limit_backs_off_and_gives_up_as_rate_limited() -> None:
     assert len(recorder.requests) == 3 and len(recorder.sleeps) == 2
 
     always = Recorder(
-        lambda r: httpx.Response(
-            200, json=[[{"Result": {"ResponseStatus": {"IsSuccess": False, "MsgCode": 14}}}]]
-        )
+        lambda r: httpx.Response(200, json=[[{"Result": {"ResponseStatus": {"IsSuccess": False, "MsgCode": 14}}}]])
     )
     with always.client() as client:
         with pytest.raises(KingdeeRateLimited):
@@ -591,16 +582,11 @@ def test_no_secret_reaches_exception_text_or_logs(caplog: pytest.LogCaptureFixtu
                 client.execute_bill_query("BD_UNIT", ["FUNITID"])
             texts += [str(caught.value), repr(client), repr(client.settings)]
         signatures += [
-            r.headers[h]
-            for r in recorder.requests
-            for h in ("x-api-signature", "x-kd-signature")
-            if h in r.headers
+            r.headers[h] for r in recorder.requests for h in ("x-api-signature", "x-kd-signature") if h in r.headers
         ]
         assert "HTTP 400" in texts[-3]  # the message still says what happened
 
-    refusing = Recorder(
-        lambda r: httpx.Response(200, json={"LoginResultType": 0, "Message": f"bad {PASSWORD}"})
-    )
+    refusing = Recorder(lambda r: httpx.Response(200, json={"LoginResultType": 0, "Message": f"bad {PASSWORD}"}))
     with refusing.client(auth_mode="password") as client:
         with pytest.raises(KingdeeAuthError) as refused:
             client.execute_bill_query("BD_UNIT", ["FUNITID"])

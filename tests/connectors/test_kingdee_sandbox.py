@@ -60,9 +60,7 @@ def usable_materials(world: SandboxWorld) -> list[dict[str, Any]]:
         (
             row
             for row in world.kingdee["BD_MATERIAL"]
-            if row["FDocumentStatus"] == "C"
-            and row["FForbidStatus"] == "A"
-            and row["FUseOrgId.FNumber"] == "100"
+            if row["FDocumentStatus"] == "C" and row["FForbidStatus"] == "A" and row["FUseOrgId.FNumber"] == "100"
         ),
         key=lambda row: row["FNumber"],
     )
@@ -111,11 +109,7 @@ def test_signed_query_pages_over_all_materials(
 
 
 def test_filtered_query_matches_the_world(world: SandboxWorld, client: KingdeeClient) -> None:
-    online = (
-        Filter.eq("FDocumentStatus", "C")
-        & Filter.eq("FForbidStatus", "A")
-        & Filter.eq("F_PAEZ_SellOnline", True)
-    )
+    online = Filter.eq("FDocumentStatus", "C") & Filter.eq("FForbidStatus", "A") & Filter.eq("F_PAEZ_SellOnline", True)
     frame = client.execute_bill_query("BD_MATERIAL", ["FNumber"], online, order_by="FNumber")
     expected = sorted(
         row["FNumber"]
@@ -129,9 +123,7 @@ def test_filtered_query_matches_the_world(world: SandboxWorld, client: KingdeeCl
 
 
 @pytest.mark.parametrize("mode", ["app_secret", "password"])
-def test_session_mode_relogs_in_after_the_sessions_expire(
-    kingdee_server: BackgroundServer, mode: str
-) -> None:
+def test_session_mode_relogs_in_after_the_sessions_expire(kingdee_server: BackgroundServer, mode: str) -> None:
     settings = settings_for(kingdee_server, auth_mode=mode, password=SecretStr(credentials.KINGDEE_PASSWORD))
     with KingdeeClient(settings) as client:
         first = client.execute_bill_query("BD_STOCK", ["FNumber"], order_by="FNumber")
@@ -143,9 +135,7 @@ def test_session_mode_relogs_in_after_the_sessions_expire(
     assert admin(kingdee_server, "GET", "stats")["logins"] == 2
 
 
-def test_write_on_an_expired_session_is_not_replayed(
-    world: SandboxWorld, kingdee_server: BackgroundServer
-) -> None:
+def test_write_on_an_expired_session_is_not_replayed(world: SandboxWorld, kingdee_server: BackgroundServer) -> None:
     material = usable_materials(world)[0]
     with KingdeeClient(settings_for(kingdee_server, auth_mode="app_secret")) as client:
         client.execute_bill_query("BD_UNIT", ["FNumber"])
@@ -236,9 +226,7 @@ def test_save_answer_lost_after_commit_means_maybe_committed(
         assert client.existing_bill_numbers(OUTSTOCK, ["LOST-1"]) == {"LOST-1"}
 
 
-def test_call_limits_and_5xx_bursts_are_ridden_out(
-    kingdee_server: BackgroundServer, client: KingdeeClient
-) -> None:
+def test_call_limits_and_5xx_bursts_are_ridden_out(kingdee_server: BackgroundServer, client: KingdeeClient) -> None:
     admin(kingdee_server, "POST", "save_faults", {"msgcode14_next": 2})
     assert client.execute_bill_query("BD_UNIT", ["FNumber"]).height == 5
     admin(kingdee_server, "POST", "faults", {"burst_5xx": 2})

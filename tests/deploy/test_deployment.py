@@ -20,21 +20,28 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterParentFlowRunId,
+    FlowRunFilterStartTime,
 )
 from prefect.deployments import run_deployment
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from connectors.jushuitan.tokens import Token
 from connectors.settings import JushuitanSettings, KingdeeSettings
 from flows.blocks import (
     BLOCK_NAME,
     BlockTokenStore,
-    SharedRateLimiter,
+    blocks_app,
     connector_settings,
+    jushuitan_client,
     register_blocks,
 )
 from flows.common import SHANGHAI
@@ -49,6 +56,10 @@ from flows.serve import (
     start_prefect_server,
     worker_args,
 )
+from sandbox.data import generate_world
+from sandbox.jushuitan_app import create_app as jushuitan_app
+from sandbox.kingdee_app import create_app as kingdee_app
+from sandbox.server import serve_in_thread
 
 OUTBOUND_QUERY = "/open/orders/out/simple/query"
 RUN_TIMEOUT = 240.0
@@ -76,6 +87,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSe
         start_prefect_server(processes, port, schedules=False)  # only the runs a test asks for
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield LocalServer(api_url, env, home)
+            # This process sent events (block loads) to this server: flush them while it is up, or the next
+            # test harness's drain_all waits on a stopped server for ever.
+            EventsWorker.drain_all(timeout=30)
+            APILogWorker.drain_all(timeout=30)
 
 
 # --- credentials and token as blocks ----------------------------------------------------------
@@ -123,6 +138,20 @@ def test_registered_blocks_supply_credentials_and_mask_their_secrets(
     assert "prod-app" in shown and jst_secret not in shown and kingdee_secret not in shown
 
 
+def test_blocks_register_command_saves_the_environment_without_echoing_secrets(
+    prefect_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JST_APP_KEY", "cli-app")
+    monkeypatch.setenv("JST_APP_SECRET", "cli-secret-77d1")
+    monkeypatch.setenv("KINGDEE_APP_SECRET", "cli-kingdee-secret-5e2a")
+    result = CliRunner().invoke(blocks_app, ["register", "--name", "cli-test"])
+    assert result.exit_code == 0, result.output
+    assert "jushuitan-credentials/cli-test" in result.output and "secret-" not in result.output
+    jst, kingdee = connector_settings("cli-test")
+    assert (jst.app_key, jst.app_secret.get_secret_value()) == ("cli-app", "cli-secret-77d1")
+    assert kingdee.app_secret.get_secret_value() == "cli-kingdee-secret-5e2a"
+
+
 def test_without_blocks_credentials_come_from_the_environment(
     prefect_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,36 +170,6 @@ def test_block_token_store_gives_every_reader_the_last_saved_token(prefect_serve
     with get_client(sync_client=True) as client:
         stored = client.read_block_document_by_name("store-test-token", "jushuitan-token-state", include_secrets=False)
     assert "access-2" not in json.dumps(stored.data)
-
-
-# --- one budget for every process -------------------------------------------------------------
-
-
-def test_shared_limiters_count_each_others_calls_per_key(tmp_path: Path) -> None:
-    now, sleeps = [1000.0], []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    def limiter() -> SharedRateLimiter:  # as in two processes: nothing shared but the file
-        return SharedRateLimiter(
-            limits=((2, 1.0), (3, 60.0)),
-            clock=lambda: now[0],
-            sleep=sleep,
-            path=tmp_path / "limits.json",
-            margin_seconds=0.1,
-        )
-
-    first, second = limiter(), limiter()
-    first.acquire(("token", "/a"))
-    second.acquire(("token", "/a"))
-    second.acquire(("token", "/b"))  # another API has its own budget
-    assert sleeps == []
-    first.acquire(("token", "/a"))  # the second's call counts: the second is full
-    assert sleeps == [pytest.approx(1.1)]
-    second.acquire(("token", "/a"))  # and the minute (3) is full until the first call is 60.1 s old
-    assert sleeps[1] == pytest.approx(1060.1 - 1001.1)
 
 
 # --- end to end ----------------------------------------------------------------------------------
@@ -227,6 +226,58 @@ def _counts(markdown: str) -> tuple[int, ...]:
     """The counts row of a summary artifact: fetched, written, skipped, held, failed."""
     (row,) = re.findall(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", markdown, flags=re.MULTILINE)
     return tuple(map(int, row))
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_stay_within_one_jushuitan_budget(prefect_server: LocalServer, tmp_path: Path) -> None:
+    """A reconcile of the period while sync-outbound runs: both page the outbound API with the one token."""
+    per_second = 3
+    world = generate_world(seed=11, days=5, orders_per_day=150)
+    with serve_in_thread(jushuitan_app(world)) as jst, serve_in_thread(kingdee_app(world.kingdee)) as kingdee:
+        admin = httpx.Client(base_url=jst.url, trust_env=False)
+        assert admin.post("/__admin/limits", json={"calls_per_second": per_second}).status_code == 200
+        register_blocks(
+            BLOCK_NAME, JushuitanSettings(base_url=jst.url), KingdeeSettings(server_url=f"{kingdee.url}/k3cloud")
+        )
+        with jushuitan_client(connector_settings()[0]) as client:  # the token every run will load from its block
+            list(client.shops())
+        env = {
+            **sandbox_env(jst.url, f"{kingdee.url}/k3cloud", tmp_path / "state"),
+            "SYNC_REPORTS_DIR": str(tmp_path / "reports"),
+            "JST_CALLS_PER_SECOND": str(per_second),
+        }
+        since, until = world.start.isoformat(), (world.end + timedelta(minutes=1)).isoformat()
+        started = datetime.now(SHANGHAI)
+        with prefect_server.processes(tmp_path / "logs", **env) as processes:
+            runs = {
+                "sync": processes.start(
+                    "sync", _python(f"from flows.outbound import sync_outbound; sync_outbound({since=}, {until=})")
+                ),
+                "reconcile": processes.start(
+                    "reconcile",
+                    _python(
+                        f"from flows.reconcile import reconcile; reconcile({since=}, {until=}, kinds=['outbound'])"
+                    ),
+                ),
+            }
+            for name, process in runs.items():
+                assert process.wait(timeout=RUN_TIMEOUT) == 0, processes.log_tail(name)
+        stats = admin.get("/__admin/stats").json()
+
+    flow_runs = _flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["sync-outbound", "reconcile"])),
+        flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started)),
+    )
+    assert len(flow_runs) == 2
+    assert max(r.start_time for r in flow_runs) < min(r.end_time for r in flow_runs)  # they did run at once
+    peaks = {(p["token"], p["path"]): p for p in stats["peaks"]}
+    (shops_token,) = {token for token, path in peaks if path == "/open/shops/query"}
+    assert {token for token, path in peaks if path == OUTBOUND_QUERY} == {shops_token}  # one token for all
+    assert stats["calls"][OUTBOUND_QUERY] > 6 * per_second  # enough calls for the budget to matter
+    assert max(p["max_calls_per_second"] for p in peaks.values()) <= per_second
+    assert max(p["max_calls_per_minute"] for p in peaks.values()) <= 100
+    # Refusals for the limits, none (a stale token from an earlier test may have been refused: code 100).
+    assert not any({"199", "200"} & set(codes) for codes in stats["rejected"].values())
 
 
 def _python(code: str) -> list[str]:

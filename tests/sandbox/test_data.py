@@ -72,9 +72,7 @@ def test_documents_are_dated_inside_the_world_and_in_order(world: SandboxWorld) 
 
 
 def test_outbound_statuses_follow_the_contract_mix() -> None:
-    statuses = Counter(
-        doc["status"] for doc in generate_world(seed=3, days=14, orders_per_day=40, end=END).outbound
-    )
+    statuses = Counter(doc["status"] for doc in generate_world(seed=3, days=14, orders_per_day=40, end=END).outbound)
     total = sum(statuses.values())
     assert set(statuses) == {"Confirmed", "WaitConfirm", "Cancelled", "Delete"}
     assert 0.7 < statuses["Confirmed"] / total < 0.9
@@ -122,9 +120,7 @@ def test_the_unknown_sku_is_missing_from_kingdee_and_every_other_sold_sku_is_aud
     for sku in sold:
         assert materials[sku]["FDocumentStatus"] == "C" and materials[sku]["F_PAEZ_SellOnline"] is True
     not_audited = [row for row in materials.values() if row["FDocumentStatus"] in ("A", "B")]
-    offline = [
-        row for row in materials.values() if row["FDocumentStatus"] == "C" and not row["F_PAEZ_SellOnline"]
-    ]
+    offline = [row for row in materials.values() if row["FDocumentStatus"] == "C" and not row["F_PAEZ_SellOnline"]]
     assert not_audited and offline
     assert not sold & {row["FNumber"] for row in not_audited + offline}
     assert [row["FForbidStatus"] for row in materials.values()].count("B") == 1
@@ -159,9 +155,7 @@ def test_kingdee_material_rows_have_the_contract_keys(world: SandboxWorld) -> No
     for line in (line for doc in world.outbound for line in doc["items"] if line["sku_id"] in materials):
         assert line["unit"] == units[materials[line["sku_id"]]["FBaseUnitId.FNumber"]]
     assert world.kingdee["ORG_Organizations"][0]["FNumber"] == "100"
-    assert world.kingdee["BD_Currency"] == [
-        {"FCURRENCYID": 1, "FNumber": "PRE001", "FName": "人民币", "FCode": "CNY"}
-    ]
+    assert world.kingdee["BD_Currency"] == [{"FCURRENCYID": 1, "FNumber": "PRE001", "FName": "人民币", "FCode": "CNY"}]
 
 
 def test_refunds_cover_every_state_the_returns_sync_must_handle(world: SandboxWorld) -> None:
@@ -203,9 +197,7 @@ def test_one_receipt_per_confirmed_seller_received_refund_with_its_received_quan
     world: SandboxWorld,
 ) -> None:
     expected = {
-        r["as_id"]: r
-        for r in world.refunds
-        if (r["status"], r["good_status"]) == ("Confirmed", "SELLER_RECEIVED")
+        r["as_id"]: r for r in world.refunds if (r["status"], r["good_status"]) == ("Confirmed", "SELLER_RECEIVED")
     }
     assert sorted(record["as_id"] for record in world.received) == sorted(expected)
     for record in world.received:
@@ -242,10 +234,7 @@ def test_shops_warehouses_and_the_hand_kept_tables_agree_with_kingdee(world: San
     assert [int(row["shop_id"]) for row in shop_rows] == [10086, 10087, 10088, 10089]
     for row in shop_rows:
         assert (
-            shops[int(row["shop_id"])]
-            == row["shop_name"]
-            == customers[row["customer_number"]]
-            == row["customer_name"]
+            shops[int(row["shop_id"])] == row["shop_name"] == customers[row["customer_number"]] == row["customer_name"]
         )
     assert "小红书店" not in customers.values()
     assert customers["CUST005"] == "线下批发客户"
@@ -254,9 +243,7 @@ def test_shops_warehouses_and_the_hand_kept_tables_agree_with_kingdee(world: San
     assert [w["wms_co_id"] for w in world.warehouses if w["is_main"]] == [10001]
     assert [int(row["wms_co_id"]) for row in warehouse_rows] == [10001, 10002, 10003]
     for row in warehouse_rows:
-        assert (
-            warehouses[int(row["wms_co_id"])]["name"] == row["warehouse_name"] == stocks[row["stock_number"]]
-        )
+        assert warehouses[int(row["wms_co_id"])]["name"] == row["warehouse_name"] == stocks[row["stock_number"]]
     assert stocks["CK099"] == "样品仓"
     assert {doc["wms_co_id"] for doc in world.outbound} <= set(warehouses)
 

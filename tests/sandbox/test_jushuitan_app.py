@@ -84,9 +84,7 @@ VECTORS = [  # JUSHUITAN_API.md §2.4, vectors 1-4 (4 in both encodings)
 
 
 @pytest.mark.parametrize(("secret", "params", "expected"), VECTORS)
-def test_signature_vectors_are_accepted_by_the_emulator(
-    secret: str, params: dict[str, str], expected: str
-) -> None:
+def test_signature_vectors_are_accepted_by_the_emulator(secret: str, params: dict[str, str], expected: str) -> None:
     assert md5_sign(secret, params) == expected
     assert verify_sign(secret, {**params, "sign": expected})
     assert not verify_sign(secret, {**params, "timestamp": "1", "sign": expected})
@@ -122,9 +120,7 @@ class Jst:
         return self.post(path, {**base, "sign": md5_sign(secret, base)})
 
     def init_token(self) -> dict:
-        answer = self.signed(
-            "/openWeb/auth/getInitToken", {"grant_type": "authorization_code", "code": "a1b2c3"}
-        )
+        answer = self.signed("/openWeb/auth/getInitToken", {"grant_type": "authorization_code", "code": "a1b2c3"})
         self.token, self.refresh = answer["data"]["access_token"], answer["data"]["refresh_token"]
         return answer
 
@@ -168,10 +164,7 @@ def test_an_init_token_opens_the_business_endpoints(jst: Jst) -> None:
 
 
 def test_a_wrong_sign_answers_120(jst: Jst) -> None:
-    assert (
-        jst.signed(SHOPS, {"access_token": jst.token, "version": "2", "biz": "{}"}, secret="nope")["code"]
-        == 120
-    )
+    assert jst.signed(SHOPS, {"access_token": jst.token, "version": "2", "biz": "{}"}, secret="nope")["code"] == 120
 
 
 def test_a_timestamp_more_than_ten_minutes_off_answers_180(jst: Jst) -> None:

@@ -59,8 +59,14 @@ def make_base_data(extra_materials: int = 20) -> dict[str, list[dict[str, Any]]]
         "BD_MATERIAL": materials,
         "BD_Customer": [
             {"FCUSTID": 11, "FNumber": "CUST001", "FName": "天猫旗舰店", "FUseOrgId.FNumber": "100", **audited},
-            {"FCUSTID": 19, "FNumber": "CUST009", "FName": "停用客户", "FUseOrgId.FNumber": "100",
-             "FDocumentStatus": "C", "FForbidStatus": "B"},
+            {
+                "FCUSTID": 19,
+                "FNumber": "CUST009",
+                "FName": "停用客户",
+                "FUseOrgId.FNumber": "100",
+                "FDocumentStatus": "C",
+                "FForbidStatus": "B",
+            },
         ],  # fmt: skip
         "BD_STOCK": [
             {"FStockId": 21, "FNumber": "CK001", "FName": "上海主仓", "FUseOrgId.FNumber": "100", **audited},
@@ -107,8 +113,9 @@ def service_path(service: str, prefix: str = "/k3cloud") -> str:
 def sdk_headers(url: str, account: Account = ACCOUNT) -> dict[str, str]:
     """The headers the official SDK would send to `url`."""
     sdk = K3CloudApiSdk(url)
-    sdk.InitConfig(account.acct_id, account.username, account.app_id, account.app_secret, server_url=url,
-                   lcid=account.lcid)
+    sdk.InitConfig(
+        account.acct_id, account.username, account.app_id, account.app_secret, server_url=url, lcid=account.lcid
+    )
     return sdk.BuildHeader(url)
 
 
@@ -192,9 +199,7 @@ def test_signature_primitives_reproduce_the_published_vectors() -> None:
     app_id = VECTOR_HEADERS["X-Kd-Appkey"]
     assert client_secret(app_id) == "MTI2MGM1Pj9qPDk/OT04KHMiKnd0IXMr"
     assert api_signature(app_id, VECTOR_PATH, "1764300000", "1764300000") == VECTOR_HEADERS["X-Api-Signature"]
-    assert kd_signature(app_id, VECTOR_APP_SECRET, "S20240101,administrator,2052,0") == VECTOR_HEADERS[
-        "X-Kd-Signature"
-    ]
+    assert kd_signature(app_id, VECTOR_APP_SECRET, "S20240101,administrator,2052,0") == VECTOR_HEADERS["X-Kd-Signature"]
     # the notes' second example, a different app id, app secret and path
     assert client_secret("204399_72epSbtEQMC92Vwt2d3LRa9LRqSc1tqJ") == "31ecfd13effe724e7e78fc17f8f94b66"
 
