@@ -184,7 +184,12 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
         if todo.is_empty():
             break
         try:
-            results = kingdee.batch_save(form_id, [m.encode() for m in todo["model"]], batch_size=todo.height)
+            results = kingdee.batch_save(
+                form_id,
+                todo["model"].cast(pl.Binary).to_list(),
+                bill_nos=todo["bill_no"].to_list(),
+                batch_size=todo.height,
+            )
         except (KingdeeTransportError, KingdeeSessionExpired) as exc:
             log.warning(
                 "save of %d %s bills interrupted (%s); checking what was committed",

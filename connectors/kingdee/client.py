@@ -156,6 +156,24 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def batch_save_body(form_id: str, models: Sequence[bytes], options: dict[str, Any] | None = None) -> bytes:
+    """One BatchSave request body: the save options (DEFAULT_SAVE_OPTIONS, then `options`) with `models`,
+    pre-serialized JSON objects, spliced in as they are."""
+    merged = {**DEFAULT_SAVE_OPTIONS, **(options or {})}
+    if "Model" in merged:
+        raise ValueError("pass the bills as `models`, not in options")
+    head = _json_bytes({"formid": form_id, "data": merged})[:-2]  # the JSON without its closing "}}"
+    return head + b',"Model":[' + b",".join(models) + b"]}}"
+
+
+def _bill_no(model: dict[str, Any] | bytes) -> str | None:
+    parsed = json.loads(model) if isinstance(model, bytes) else model
+    if not isinstance(parsed, dict):
+        raise TypeError("each model must be a JSON object")
+    bill_no = parsed.get("FBillNo")
+    return None if bill_no is None else str(bill_no)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -339,35 +357,26 @@ class KingdeeClient:
         form_id: str,
         models: Sequence[dict[str, Any]] | Sequence[bytes],
         *,
+        bill_nos: Sequence[str | None] | None = None,
         batch_size: int | None = None,
         options: dict[str, Any] | None = None,
     ) -> list[SaveResult]:
         """Save bills in batches; one result per model, in the caller's order, mapped back by DIndex.
 
-        Models may be pre-serialized JSON objects (bytes), spliced into the body as they are. If this
-        raises part-way, earlier batches may be saved: check by FBillNo before sending them again.
+        Models may be pre-serialized JSON objects (bytes), spliced into the body as they are; pass their
+        `bill_nos` (FBillNo, in the same order) and they are not parsed again to find them. If this raises
+        part-way, earlier batches may be saved: check by FBillNo before sending them again.
         """
         check_key(form_id)
-        merged = {**DEFAULT_SAVE_OPTIONS, **(options or {})}
-        if "Model" in merged:
-            raise ValueError("pass the bills as `models`, not in options")
-        encoded: list[bytes] = []
-        bill_nos: list[str | None] = []
-        for model in models:
-            # Bytes are read only to learn the bill number; the body carries them unchanged.
-            parsed = json.loads(model) if isinstance(model, bytes) else model
-            if not isinstance(parsed, dict):
-                raise TypeError("each model must be a JSON object")
-            encoded.append(model if isinstance(model, bytes) else _json_bytes(model))
-            bill_no = parsed.get("FBillNo")
-            bill_nos.append(None if bill_no is None else str(bill_no))
-
+        if bill_nos is not None and len(bill_nos) != len(models):
+            raise ValueError(f"{len(bill_nos)} bill numbers for {len(models)} models")
+        encoded = [model if isinstance(model, bytes) else _json_bytes(model) for model in models]
+        numbers = list(bill_nos) if bill_nos is not None else [_bill_no(model) for model in models]
         results: list[SaveResult] = []
         size = batch_size or self.settings.batch_size
-        head = _json_bytes({"formid": form_id, "data": merged})[:-2]  # the JSON without its closing "}}"
         for offset in range(0, len(encoded), size):
-            chunk_nos = bill_nos[offset : offset + size]
-            body = head + b',"Model":[' + b",".join(encoded[offset : offset + size]) + b"]}}"
+            chunk_nos = numbers[offset : offset + size]
+            body = batch_save_body(form_id, encoded[offset : offset + size], options)
             payload = self._call(BATCH_SAVE, body, write=True)
             for i, outcome in enumerate(self._outcomes(f"{BATCH_SAVE} {form_id}", payload, chunk_nos)):
                 results.append(

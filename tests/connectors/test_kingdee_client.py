@@ -296,6 +296,25 @@ def test_batch_save_splices_preserialized_models_unchanged() -> None:
     assert [(r.bill_no, r.ok) for r in results] == [("P1", True), ("P2", True)]
 
 
+def test_batch_save_takes_the_bill_numbers_of_preserialized_models_from_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = Recorder(save_handler({"P2"}))
+    raw = [b'{"FBillNo":"P1","FEntity":[]}', b'{"FBillNo":"P2","FEntity":[]}']
+    parsed: list[object] = []
+    loads = json.loads
+    monkeypatch.setattr(
+        json, "loads", lambda text, *args, **kwargs: parsed.append(text) or loads(text, *args, **kwargs)
+    )
+    with recorder.client() as client:
+        results = client.batch_save("SAL_OUTSTOCK", raw, bill_nos=["P1", "P2"])
+    assert not set(raw) & set(parsed)  # the client read the answers, never the models
+    assert [(r.bill_no, r.ok) for r in results] == [("P1", True), ("P2", False)]
+    assert recorder.requests[0].content.endswith(b'"Model":[' + b",".join(raw) + b"]}}")
+    with pytest.raises(ValueError, match="bill numbers"):
+        client.batch_save("SAL_OUTSTOCK", raw, bill_nos=["P1"])
+
+
 def test_rows_the_server_did_not_report_are_failures_to_check() -> None:
     payload = status(False, msg_code=4, errors=[{"FieldName": None, "Message": "服务器异常", "DIndex": None}])
     with Recorder(lambda r: httpx.Response(200, json=payload)).client() as client:
