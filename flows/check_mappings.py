@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import SHANGHAI, load_master_data, now_shanghai
@@ -33,7 +33,15 @@ from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, write_repo
 from flows.reports import report_dir
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
-from transforms.frames import latest_versions, outbound_lines, received_dates, refund_lines
+from transforms.frames import (
+    OUTBOUND_PAGE,
+    RECEIVED_PAGE,
+    REFUND_PAGE,
+    decode_pages,
+    outbound_lines,
+    received_dates,
+    refund_lines,
+)
 from transforms.mappings import (
     FORBIDDEN,
     MAPPING_RULES,
@@ -94,13 +102,13 @@ def _text(value: object) -> str | None:
 @task(name="read-jushuitan", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
 def read_jushuitan(jst: JushuitanClient, start: datetime, end: datetime) -> JushuitanView:
     """The master lists and every outbound and after-sale document modified in the period."""
-    outbound = (doc for page in jst.outbound_pages(modified_begin=start, modified_end=end) for doc in page)
-    refunds = (doc for page in jst.refund_pages(modified_begin=start, modified_end=end) for doc in page)
+    outbound = map(page_body, jst.outbound_pages(modified_begin=start, modified_end=end))
+    refunds = map(page_body, jst.refund_pages(modified_begin=start, modified_end=end))
     return JushuitanView(
         shops=_listed(list(jst.shops()), "shop_id", "shop_name"),
         warehouses=_listed(list(jst.warehouses()), "wms_co_id", "name"),
-        outbound=latest_versions(outbound_lines(outbound), "io_id"),
-        refunds=latest_versions(refund_lines(refunds), "as_id"),
+        outbound=outbound_lines(decode_pages(outbound, OUTBOUND_PAGE)),
+        refunds=refund_lines(decode_pages(refunds, REFUND_PAGE)),
     )
 
 
@@ -133,7 +141,7 @@ def held_in_period(
     no mapping rule looks at a date.
     """
     outbound = map_outbound(view.outbound, master, scheme).split.held
-    returns = map_returns(view.refunds, received_dates([]), master, scheme).split.held
+    returns = map_returns(view.refunds, received_dates(decode_pages([], RECEIVED_PAGE)), master, scheme).split.held
     totals = {
         kind: held.filter(pl.col("rule_id").is_in(MAPPING_RULES))["document"].n_unique()
         for kind, held in (("held_outbound", outbound), ("held_returns", returns))

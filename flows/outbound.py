@@ -9,7 +9,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import (
@@ -27,7 +27,7 @@ from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
-from transforms.frames import latest_versions, outbound_lines
+from transforms.frames import OUTBOUND_PAGE, decode_pages, outbound_lines
 from transforms.mappings import SchemeConfig
 from transforms.outbound import FORM_ID, map_outbound
 
@@ -35,20 +35,21 @@ SYNC = "outbound"
 NEVER_BOOKED = ("Cancelled", "Delete")
 
 
-def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[list[dict]]:
-    """Documents of every status, lazily: `io_ids` by number first (held documents retried, or a
-    replay), then the window's pages."""
-    yield from jst.outbound_by_ids(io_ids=io_ids) if io_ids else ()
-    yield from jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else ()
+def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[bytes]:
+    """Documents of every status, lazily, as page bodies (connectors.jushuitan.page_body): `io_ids` by
+    number first (held documents retried, or a replay), then the window's pages."""
+    yield from map(page_body, jst.outbound_by_ids(io_ids=io_ids)) if io_ids else ()
+    if window:
+        yield from map(page_body, jst.outbound_pages(modified_begin=window.start, modified_end=window.end))
 
 
 @task(name="map-outbound", cache_policy=NO_CACHE)
 def map_outbound_group(
-    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
+    pages: list[bytes], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
 ) -> MappedGroup:
     """One group of pages: Confirmed documents become bills, the others are held or out of scope;
     revoked documents are checked against Kingdee."""
-    lines = latest_versions(outbound_lines(doc for page in pages for doc in page), "io_id")
+    lines = outbound_lines(decode_pages(pages, OUTBOUND_PAGE))
     mapping = map_outbound(lines, master, scheme)
     in_scope = lines.filter(pl.col("status") == "Confirmed")
     return MappedGroup(

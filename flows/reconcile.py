@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
@@ -33,7 +33,15 @@ from flows.reports import report_dir
 from flows.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.documents import MasterData
-from transforms.frames import latest_versions, outbound_lines, received_dates, refund_lines
+from transforms.frames import (
+    OUTBOUND_PAGE,
+    RECEIVED_PAGE,
+    REFUND_PAGE,
+    decode_pages,
+    outbound_lines,
+    received_dates,
+    refund_lines,
+)
 from transforms.mappings import SchemeConfig
 from transforms.reconcile import (
     CLASS_LABELS,
@@ -100,8 +108,8 @@ def _held_reasons(held_rows: pl.DataFrame) -> pl.DataFrame:
     return held_outcomes(held_rows).select("document", pl.col("message").alias("reason"))
 
 
-def _documents(pages: Iterable[list[dict]]) -> Iterable[dict]:
-    return (doc for page in pages for doc in page)
+def _decoded(pages: Iterable[list[dict]], schema: pl.Struct) -> pl.DataFrame:
+    return decode_pages(map(page_body, pages), schema)
 
 
 @task(name="jushuitan-outbound", cache_policy=NO_CACHE)
@@ -111,7 +119,7 @@ def jushuitan_outbound(
     """Confirmed outbound documents shipped in the period (queried by io_date), run through the sync's
     own mapping so that what it would hold, and why, comes from the same rules."""
     pages = jst.outbound_pages(modified_begin=since, modified_end=until, status=outbound.IN_SCOPE_STATUS, date_type=2)
-    lines = latest_versions(outbound_lines(_documents(pages)), "io_id")
+    lines = outbound_lines(_decoded(pages, OUTBOUND_PAGE))
     mapping = outbound.map_outbound(lines, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])
     return JushuitanSide(
@@ -133,10 +141,10 @@ def jushuitan_returns(
         status=returns.IN_SCOPE_STATUS,
         good_status=returns.RECEIVED_GOOD_STATUS,
     )
-    lines = latest_versions(refund_lines(_documents(pages)), "as_id")
+    lines = refund_lines(_decoded(pages, REFUND_PAGE))
     undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
     undated_ids = undated["as_id"].drop_nulls().unique().to_list()
-    stock_in = received_dates(_documents(jst.received_by_ids(as_ids=undated_ids)) if undated_ids else [])
+    stock_in = received_dates(_decoded(jst.received_by_ids(as_ids=undated_ids) if undated_ids else (), RECEIVED_PAGE))
     mapping = returns.map_returns(lines, stock_in, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])
     return JushuitanSide(

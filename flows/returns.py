@@ -9,7 +9,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import (
@@ -27,37 +27,39 @@ from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
-from transforms.frames import latest_versions, received_dates, refund_lines
+from transforms.frames import RECEIVED_PAGE, REFUND_PAGE, decode_pages, received_dates, refund_lines
 from transforms.mappings import SchemeConfig
 from transforms.returns import FORM_ID, IN_SCOPE_STATUS, RECEIVED_GOOD_STATUS, map_returns
 
 SYNC = "returns"
 
 
-def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[list[dict]]:
-    """Confirmed after-sales whose goods the warehouse received, lazily: `as_ids` by number first
-    (held ones retried, or a replay), then the window's pages."""
-    yield from jst.refunds_by_ids(as_ids=as_ids) if as_ids else ()
+def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[bytes]:
+    """Confirmed after-sales whose goods the warehouse received, lazily, as page bodies
+    (connectors.jushuitan.page_body): `as_ids` by number first (held ones retried, or a replay), then
+    the window's pages."""
+    yield from map(page_body, jst.refunds_by_ids(as_ids=as_ids)) if as_ids else ()
     if window:
-        yield from jst.refund_pages(
+        pages = jst.refund_pages(
             modified_begin=window.start,
             modified_end=window.end,
             status=IN_SCOPE_STATUS,
             good_status=RECEIVED_GOOD_STATUS,
         )
+        yield from map(page_body, pages)
 
 
 @task(name="map-returns", cache_policy=NO_CACHE)
 def map_returns_group(
-    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, jst: JushuitanClient
+    pages: list[bytes], master: MasterData, scheme: SchemeConfig, jst: JushuitanClient
 ) -> MappedGroup:
     """One group of pages; lines without a receive date take it from their warehouse receipt
     (/open/aftersale/received/query io_date), fetched by as_id."""
-    lines = latest_versions(refund_lines(doc for page in pages for doc in page), "as_id")
+    lines = refund_lines(decode_pages(pages, REFUND_PAGE))
     undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
     undated_ids = undated["as_id"].drop_nulls().unique().to_list()
-    receipts = [r for page in jst.received_by_ids(as_ids=undated_ids) for r in page] if undated_ids else []
-    mapping = map_returns(lines, received_dates(receipts), master, scheme)
+    receipts = map(page_body, jst.received_by_ids(as_ids=undated_ids)) if undated_ids else ()
+    mapping = map_returns(lines, received_dates(decode_pages(receipts, RECEIVED_PAGE)), master, scheme)
     nothing_returned = (
         mapping.excluded.group_by("as_id")
         .len()

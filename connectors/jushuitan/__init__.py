@@ -13,7 +13,7 @@ from connectors.jushuitan.errors import (
     JushuitanTimestampError,
     JushuitanTransportError,
 )
-from connectors.jushuitan.paging import Deduplicator, chunks, shanghai_windows
+from connectors.jushuitan.paging import Deduplicator, chunks, page_body, shanghai_windows
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
@@ -36,6 +36,7 @@ __all__ = [
     "TokenStore",
     "chunks",
     "encode_biz",
+    "page_body",
     "shanghai_windows",
     "sign",
 ]

@@ -32,6 +32,7 @@ from connectors.jushuitan.errors import (
 from connectors.jushuitan.paging import (
     MAX_IDS,
     Deduplicator,
+    Rows,
     as_bool,
     chunks,
     page_index_pages,
@@ -213,6 +214,8 @@ class JushuitanClient:
                 return {}
             if not isinstance(data, dict):
                 raise JushuitanTransportError("envelope data is not a JSON object", path)
+            if isinstance(data.get("datas"), list):  # kept with its bytes: see paging.page_body
+                data["datas"] = Rows(data["datas"], response.content)
             return data
         error = error_for(code, self._redact(str(envelope.get("msg") or ""), form["sign"]), path)
         if isinstance(error, JushuitanRateLimited):

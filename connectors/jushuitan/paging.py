@@ -3,6 +3,7 @@ the start_ts (rowversion) cursor. Pagers yield pages of raw rows so callers can 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -76,6 +77,23 @@ def rows_of(data: Mapping[str, Any] | None, api: str) -> list[dict[str, Any]]:
     return []
 
 
+class Rows(list):
+    """The rows of one answer's `data.datas`, with the answer's bytes as they arrived (`body`)."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]], body: bytes) -> None:
+        super().__init__(rows)
+        self.body = body
+
+
+def page_body(page: list[dict[str, Any]]) -> bytes:
+    """A page as JSON bytes whose `data.datas` are exactly its rows, for a reader that decodes JSON itself
+    (Polars): the answer as it arrived when the page is all of its rows, as it nearly always is, else the
+    rows encoded again (some were dropped as repeats, or they came under another key than `datas`)."""
+    if isinstance(page, Rows):
+        return page.body
+    return json.dumps({"data": {"datas": page}}, ensure_ascii=False).encode()
+
+
 def as_bool(value: Any) -> bool:
     """Flags arrive as JSON booleans, 0/1 or the strings "true"/"false" depending on the API."""
     if isinstance(value, str):
@@ -131,7 +149,7 @@ class Deduplicator:
             else:
                 position[doc_id] = len(kept)
                 kept.append(row)
-        return kept
+        return rows if len(kept) == len(rows) else kept  # all kept, in order: the page itself (its Rows body)
 
 
 def page_index_pages(

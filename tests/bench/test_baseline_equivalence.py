@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 
 import httpx
+import polars as pl
 import pytest
 
 from bench import baseline
@@ -27,16 +28,17 @@ def data() -> BenchData:
 
 
 def outbound_pair(data: BenchData, config: SchemeConfig = CONFIG) -> tuple[baseline.Output, baseline.Output]:
-    pages = decode(data.outbound_pages)
-    return project_outbound(pages, data, CONFIG, Timings()), baseline.outbound(pages, data.master, config)
+    return (
+        project_outbound(data.outbound_pages, data, CONFIG, Timings()),
+        baseline.outbound(decode(data.outbound_pages), data.master, config),
+    )
 
 
 def returns_pair(data: BenchData) -> tuple[baseline.Output, baseline.Output]:
-    pages = decode(data.refund_pages)
     receipts = [record for page in decode(data.received_pages) for record in page]
     return (
-        project_returns(pages, receipts, data, CONFIG, Timings()),
-        baseline.returns(pages, receipts, data.master, CONFIG),
+        project_returns(data.refund_pages, data.received_pages, data, CONFIG, Timings()),
+        baseline.returns(decode(data.refund_pages), receipts, data.master, CONFIG),
     )
 
 
@@ -100,6 +102,7 @@ def test_a_rule_missing_from_the_baseline_is_reported(data: BenchData, monkeypat
 def test_batch_bodies_are_exactly_what_the_kingdee_client_sends() -> None:
     note = '聚水潭"引号"\\'  # non-ASCII, quotes and a backslash travel as they are
     models = [json.dumps({"FBillNo": f"B{n}", "FNote": note, "FEntity": [{"FRealQty": 1.0}]}) for n in range(250)]
+    bills = pl.DataFrame({"bill_no": [f"B{n}" for n in range(250)], "model": models})
     sent: list[bytes] = []
 
     def kingdee(request: httpx.Request) -> httpx.Response:
@@ -113,5 +116,6 @@ def test_batch_bodies_are_exactly_what_the_kingdee_client_sends() -> None:
     with KingdeeClient(settings, transport=httpx.MockTransport(kingdee)) as client:
         results = client.batch_save("SAL_OUTSTOCK", [model.encode() for model in models])
     assert all(result.ok for result in results)
-    assert batch_bodies("SAL_OUTSTOCK", models) == sent
+    assert [result.bill_no for result in results] == bills["bill_no"].to_list()
+    assert batch_bodies("SAL_OUTSTOCK", bills) == sent
     assert len(sent) == 3

@@ -26,6 +26,7 @@ from connectors.jushuitan import (
     JushuitanTransportError,
     MemoryTokenStore,
     Token,
+    page_body,
 )
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore
@@ -140,6 +141,15 @@ def test_call_returns_numbers_as_json_gives_them() -> None:
     row = client.call(SHOPS, {})["datas"][0]
     assert row == {"sale_price": 99.9, "qty": 3, "ts": 98765432109876543210}
     assert repr(row["sale_price"]) == "99.9" and isinstance(row["qty"], int)
+
+
+def test_pages_come_with_the_bytes_they_arrived_in() -> None:
+    body = '{"code":0,"msg":"ok","data":{"has_next":false,"datas":[{"io_id":1,"ts":5,"qty":2.50}]}}'
+    client, _, _ = make_client(lambda path, form: httpx.Response(200, text=body))
+    start = datetime(2026, 11, 20, 10)
+    (page,) = client.outbound_pages(modified_begin=start, modified_end=start + timedelta(hours=1))
+    assert page == [{"io_id": 1, "ts": 5, "qty": 2.5}]
+    assert page_body(page) == body.encode()
 
 
 # --- error mapping ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,8 +13,10 @@ from connectors.jushuitan.paging import (
     SHANGHAI,
     WIRE_TIME_FORMAT,
     Deduplicator,
+    Rows,
     as_bool,
     chunks,
+    page_body,
     page_index_pages,
     rows_of,
     shanghai_windows,
@@ -215,3 +218,27 @@ def test_start_ts_pager_raises_when_the_cursor_does_not_advance() -> None:
     assert next(pager) == _rows(1, 2)
     with pytest.raises(JushuitanCursorError, match="/open/x"):
         next(pager)
+
+
+def _answer(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the client returns: `data`, its rows kept with the bytes they arrived in."""
+    body = json.dumps({"code": 0, "msg": "执行成功", "data": {"has_next": False, "datas": rows}}).encode()
+    return {"has_next": False, "datas": Rows(json.loads(body)["data"]["datas"], body)}
+
+
+def test_a_page_that_is_a_whole_answer_is_handed_on_as_the_bytes_it_arrived_in() -> None:
+    answer = _answer(_rows(1, 2))
+    (page,) = page_index_pages(Script([answer]), "/open/x", {}, page_size=5, dedup=Deduplicator("io_id"))
+    assert page_body(page) is answer["datas"].body
+
+
+def test_a_page_with_repeats_dropped_is_encoded_again_with_only_its_fresh_rows() -> None:
+    dedup = Deduplicator("io_id")
+    dedup.fresh(_rows(1))
+    (page,) = page_index_pages(Script([_answer(_rows(1, 2))]), "/open/x", {}, page_size=5, dedup=dedup)
+    assert json.loads(page_body(page))["data"]["datas"] == _rows(2)
+
+
+def test_rows_under_another_key_are_encoded_under_datas() -> None:
+    (page,) = page_index_pages(Script([{"orders": _rows(4)}]), "/open/x", {}, page_size=5)
+    assert json.loads(page_body(page)) == {"data": {"datas": _rows(4)}}

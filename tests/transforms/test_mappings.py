@@ -3,8 +3,8 @@ from __future__ import annotations
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from tests.transforms.pages import outbound
 from transforms.documents import MasterData
-from transforms.frames import outbound_lines
 from transforms.mappings import (
     FORBIDDEN,
     MISSING,
@@ -89,7 +89,7 @@ def test_held_by_key_counts_documents_per_rule_and_the_key_that_releases_them(ma
         _doc("IO4", "10087", "10001", ["G2001-01"]),  # mapped to CUST404, unknown in Kingdee
         _doc("IO5", "10086", "10001", ["A1001-01"]),  # clean
     ]
-    held = map_outbound(outbound_lines(docs), master, SchemeConfig()).split.held
+    held = map_outbound(outbound(docs), master, SchemeConfig()).split.held
     warehouses = pl.DataFrame({"document": [d["io_id"] for d in docs], "wms_co_id": [d["wms_co_id"] for d in docs]})
 
     counts = held_by_key(held, warehouses).sort("rule_id", "key")
@@ -116,7 +116,7 @@ def test_held_by_key_finds_the_warehouse_of_a_stock_rule_through_the_document(ma
         stocks=master.stocks,
     )
     docs = [_doc("IO1", "10086", "10002", ["A1001-01"]), _doc("IO2", "10086", "10002", ["A1001-01"])]
-    held = map_outbound(outbound_lines(docs), master, SchemeConfig()).split.held
+    held = map_outbound(outbound(docs), master, SchemeConfig()).split.held
     warehouses = pl.DataFrame({"document": ["IO1", "IO2"], "wms_co_id": ["10002", "10002"]})
 
     assert held_by_key(held, warehouses).rows() == [("stock.unknown", "10002", 2)]

@@ -4,7 +4,7 @@ import json
 
 import polars as pl
 
-from transforms.frames import outbound_lines
+from tests.transforms.pages import outbound
 from transforms.outbound import map_outbound
 
 
@@ -43,7 +43,7 @@ def _line(ioi_id: int, sku: str, qty=2, price=12.9, gift=False) -> dict:
 
 def test_confirmed_document_maps_every_scheme_row(master, config):
     docs = [_doc(1001, [_line(1, "A1001-01"), _line(2, "G2001-01", qty=1, price=0, gift=True)])]
-    mapped = map_outbound(outbound_lines(docs), master, config)
+    mapped = map_outbound(outbound(docs), master, config)
     assert mapped.split.held.is_empty()
     model = json.loads(mapped.bills["model"][0])
     assert model["FBillNo"] == "1001"
@@ -75,7 +75,7 @@ def test_document_with_one_bad_line_is_held_whole(master, config):
         _doc(7, [_line(1, "G2001-01")]),
         _doc(8, [_line(1, "G2001-01")], status="Cancelled"),
     ]
-    mapped = map_outbound(outbound_lines(docs), master, config)
+    mapped = map_outbound(outbound(docs), master, config)
     assert mapped.bills["bill_no"].to_list() == ["7"]
     reasons = {(r["document"], r["line"], r["rule_id"]) for r in mapped.split.held.to_dicts()}
     assert reasons == {
@@ -98,6 +98,6 @@ def test_document_with_one_bad_line_is_held_whole(master, config):
 def test_a_document_without_its_number_is_held_not_sent(master, config):
     nameless = _doc(0, [_line(1, "G2001-01")])
     del nameless["io_id"]
-    mapped = map_outbound(outbound_lines([nameless, _doc(9, [_line(1, "G2001-01")])]), master, config)
+    mapped = map_outbound(outbound([nameless, _doc(9, [_line(1, "G2001-01")])]), master, config)
     assert mapped.bills["bill_no"].to_list() == ["9"]
     assert mapped.split.held.select("document", "rule_id").rows() == [(None, "doc.id_missing")]

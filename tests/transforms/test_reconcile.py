@@ -5,7 +5,7 @@ from datetime import date, datetime
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from transforms.frames import outbound_lines, received_dates, refund_lines
+from tests.transforms.pages import outbound, receipts, refunds
 from transforms.reconcile import (
     AMOUNT,
     CLASSES,
@@ -95,7 +95,7 @@ def test_outbound_documents_sum_each_document_and_keep_only_those_the_mapping_to
             "items": [{"ioi_id": "4", "qty": "2", "sale_price": "5"}, {"ioi_id": "5", "sale_price": "5"}],
         },
     ]
-    result = outbound_documents(outbound_lines(docs), pl.Series(["30000001", "30000003"]))
+    result = outbound_documents(outbound(docs), pl.Series(["30000001", "30000003"]))
     expected = _jst(
         ("30000001", D1, "10086", "天猫旗舰店", 4.0, 5980),
         ("30000003", D2, "10086", "天猫旗舰店", None, None),
@@ -126,8 +126,8 @@ def test_returns_documents_count_returned_lines_and_date_like_the_bill():
             "items": [{"asi_id": "4", "qty": "1", "r_qty": "1", "price": "8"}],
         },
     ]
-    receipts = received_dates([{"as_id": "600002", "io_date": "2026-11-04 09:00:00"}])
-    result = returns_documents(refund_lines(docs), receipts, pl.Series(["600001", "600002"]))
+    stock_in = receipts([{"as_id": "600002", "io_date": "2026-11-04 09:00:00"}])
+    result = returns_documents(refunds(docs), stock_in, pl.Series(["600001", "600002"]))
     expected = _jst(
         ("600001", D1, "10086", "天猫旗舰店", 3.0, 2133),
         ("600002", D2, "10087", "京东自营店", 1.0, 800),

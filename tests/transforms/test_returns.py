@@ -4,7 +4,7 @@ import json
 
 import polars as pl
 
-from transforms.frames import received_dates, refund_lines
+from tests.transforms.pages import receipts, refunds
 from transforms.returns import map_returns
 
 
@@ -44,7 +44,7 @@ def _line(asi_id: int, sku: str, qty=2, r_qty=2, price=9.9, receive_date="2026-1
 
 
 def _map(docs, master, config, received=()):
-    return map_returns(refund_lines(docs), received_dates(received), master, config)
+    return map_returns(refunds(docs), receipts(list(received)), master, config)
 
 
 def test_received_return_maps_every_scheme_row(master, config):
