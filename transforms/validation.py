@@ -1,9 +1,12 @@
 """Rules with stable ids and the split of a frame into rows that go through and rows held back.
 
-Every rule is one vectorized Polars expression, run by pandera as a named dataframe-level check, so
-the same definition validates, explains (a message built from the row's own values, in Chinese and
-English) and splits. A document with one bad line is held whole: a bill is never written with lines
-missing, and its other lines are reported as held by association.
+Every rule is one vectorized Polars expression, so the same definition validates, explains (a message
+built from the row's own values, in Chinese and English) and splits. pandera validates: all rules in one
+check, one pass over the frame, whose failure cases are the failing rows; only the documents of those rows
+are then gone through rule by rule to name the reasons. A rule looks at its row, or at most at the other
+rows of its document (a window over the document), so it gives the same answer there as on the whole
+frame. A document with one bad line is held whole: a bill is never written with lines missing, and its
+other lines are reported as held by association.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import polars as pl
 
 ROW = "__row"
 NONE = pl.lit(None, pl.String)
-CONTEXT = ("__document", "__line", "__shop_id", "__shop_name", "__sku_id")
+CONTEXT = ("document", "line", "shop_id", "shop_name", "sku_id")
 
 HELD_SCHEMA = {
     "document": pl.String,
@@ -74,29 +77,40 @@ class Split:
 
 
 def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:
-    """A pandera schema whose checks are the rules, named by rule id."""
-    return pa.DataFrameSchema(
-        checks=[
-            pa.Check(lambda data, expr=rule.passes: data.lazyframe.select(expr.fill_null(False)), name=rule.id)
-            for rule in rules
-        ]
-    )
+    """A pandera schema that checks every rule on every row at once; its failure cases are the row
+    numbers (column ROW) of the rows that fail any of them."""
+    every_rule = pl.all_horizontal(rule.passes.fill_null(False) for rule in rules)
+    check = pa.Check(lambda data: data.lazyframe.select(every_rule), name="rules")
+    return pa.DataFrameSchema({ROW: pa.Column(pl.UInt32, check)})
 
 
-def failed_rows(frame: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
-    """(row, rule_id) for every failing check, from pandera's failure cases."""
-    empty = pl.DataFrame(schema={ROW: pl.UInt32, "rule_id": pl.String})
-    if frame.is_empty() or not rules:
-        return empty
+def failing_rows(indexed: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
+    """ROW of every row of `indexed` that fails a rule, as pandera reports them."""
+    if indexed.is_empty() or not rules:
+        return pl.Series(ROW, [], dtype=pl.UInt32)
     try:
-        rule_schema(rules).validate(frame, lazy=True)
+        rule_schema(rules).validate(indexed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         structural = cases.filter(pl.col("index").is_null())
         if not structural.is_empty():
             raise ValueError(f"frame does not have the expected shape: {structural.to_dicts()}") from None
-        return cases.select(pl.col("index").cast(pl.UInt32).alias(ROW), pl.col("check").alias("rule_id"))
-    return empty
+        return cases.get_column("failure_case").cast(pl.UInt32).alias(ROW)
+    return pl.Series(ROW, [], dtype=pl.UInt32)
+
+
+def broken_rules(indexed: pl.DataFrame, rules: Sequence[Rule], rows: pl.Series, document: pl.Expr) -> pl.DataFrame:
+    """(ROW, rule_id) for each rule each of `rows` breaks, worked out on the documents of those rows."""
+    documents = indexed.filter(pl.col(ROW).is_in(rows.implode())).select(document.alias("document")).unique()
+    outcomes = indexed.filter(document.is_in(documents.get_column("document").implode(), nulls_equal=True)).select(
+        ROW, *[rule.passes.fill_null(False).alias(rule.id) for rule in rules]
+    )
+    return (
+        outcomes.filter(pl.col(ROW).is_in(rows.implode()))
+        .unpivot(index=ROW, variable_name="rule_id", value_name="passes")
+        .filter(~pl.col("passes"))
+        .select(ROW, "rule_id")
+    )
 
 
 def split_valid_held(
@@ -109,20 +123,20 @@ def split_valid_held(
     shop_name: pl.Expr = NONE,
     sku_id: pl.Expr = NONE,
 ) -> Split:
-    """Split `frame` (one row per line) by `rules`; `document`/`line` render the keys shown to analysts."""
-    indexed = frame.with_row_index(ROW)
-    failures = failed_rows(frame, rules)
-    failed_ids = set(failures.get_column("rule_id").unique().to_list())
-    keyed = indexed.with_columns(
-        *[
-            expr.cast(pl.String).alias(name)
-            for name, expr in zip(CONTEXT, (document, line, shop_id, shop_name, sku_id), strict=True)
-        ]
-    )
-    context = [pl.col(name).alias(name.removeprefix("__")) for name in CONTEXT]
+    """Split `frame` (one row per line) by `rules`; `document`/`line` render the keys shown to analysts.
 
+    Reasons are worked out for the failing rows only, and the lines of held documents found by their key:
+    a clean frame costs the check and one filter.
+    """
+    indexed = frame.with_row_index(ROW)
+    document = document.cast(pl.String)
+    failures = broken_rules(indexed, rules, failing_rows(indexed, rules), document)
+    keys = (document, line, shop_id, shop_name, sku_id)
+    context = [expr.cast(pl.String).alias(name) for name, expr in zip(CONTEXT, keys, strict=True)]
+    failing = indexed.join(failures.select(ROW).unique(), on=ROW, how="semi")
+    failed_ids = set(failures.get_column("rule_id").unique().to_list())
     reasons = [
-        keyed.join(failures.filter(pl.col("rule_id") == rule.id), on=ROW, how="semi").select(
+        failing.join(failures.filter(pl.col("rule_id") == rule.id), on=ROW, how="semi").select(
             pl.col(ROW),
             *context,
             pl.lit(rule.id).alias("rule_id"),
@@ -143,28 +157,28 @@ def split_valid_held(
     holding = explained.filter(pl.col("severity") == "hold")
     warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
 
-    held_docs = holding.select("document").unique()
     # nulls_equal: lines of documents without a number are held too (doc.id_missing), never let through.
-    in_held_doc = keyed.join(held_docs, left_on="__document", right_on="document", how="semi", nulls_equal=True)
-    associated = in_held_doc.join(holding, on=ROW, how="anti").select(
-        pl.col(ROW),
-        *context,
-        pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
-        pl.lit("hold").alias("severity"),
-        pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
-        pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
-        pl.lit(None, pl.String).alias("field"),
-        pl.lit(None, pl.String).alias("value"),
-        pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", "__document", "__document").alias(
-            "message"
-        ),
-        pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
+    in_held_document = document.is_in(holding.get_column("document").implode(), nulls_equal=True)
+    associated = (
+        indexed.filter(in_held_document)
+        .join(holding, on=ROW, how="anti")
+        .select(
+            pl.col(ROW),
+            *context,
+            pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
+            pl.lit("hold").alias("severity"),
+            pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
+            pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
+            pl.lit(None, pl.String).alias("field"),
+            pl.lit(None, pl.String).alias("value"),
+            pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", document, document).alias(
+                "message"
+            ),
+            pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
+        )
     )
     held = pl.concat([holding, associated]).sort(ROW, maintain_order=True).drop(ROW)
-    valid = keyed.join(held_docs, left_on="__document", right_on="document", how="anti", nulls_equal=True).drop(
-        ROW, *CONTEXT
-    )
-    return Split(valid=valid, held=held, warnings=warnings)
+    return Split(valid=frame.filter(~in_held_document), held=held, warnings=warnings)
 
 
 def validate_target(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
