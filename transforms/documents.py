@@ -3,6 +3,7 @@ nesting of lines into Kingdee bill models (header + FEntity) serialized by Polar
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -306,6 +307,29 @@ def kingdee_date(column: str) -> pl.Expr:
     return pl.col(column).dt.strftime(DATETIME_FORMAT)
 
 
+def _json(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """`value` as JSON text, written by Polars as json.dumps writes the values a bill holds: strings
+    escaped by its JSON encoder, numbers and booleans as it prints them."""
+    if dtype == pl.String:
+        return pl.struct(value.alias("")).struct.json_encode().str.slice(4).str.head(-1)  # {"":"x"} → "x"
+    if isinstance(dtype, pl.Struct):
+        return value.struct.json_encode()  # cheap for the flat {"FNumber": ...} references a bill is made of
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        return value.cast(pl.String).fill_null("null")
+    raise TypeError(f"no JSON text for {dtype}: render the value as text first")
+
+
+def _json_object(fields: dict[str, pl.Expr], schema: pl.Schema, *, close: bool = True) -> pl.Expr:
+    """A JSON object of `fields` (in order) as text. Encoding the whole object at once would be simpler and
+    several times slower: Polars' JSON encoder is slow on nested structs."""
+    parts = [
+        part
+        for n, (name, value) in enumerate(fields.items())
+        for part in (pl.lit(("{" if n == 0 else ",") + json.dumps(name) + ":"), _json(value, schema[name]))
+    ]
+    return pl.concat_str(*parts, *([pl.lit("}")] if close else []))
+
+
 def nest_bills(
     lines: pl.DataFrame,
     *,
@@ -317,22 +341,33 @@ def nest_bills(
     """One row per bill: `bill_no`, the `carry` columns (for reports), and `model`, the bill's JSON.
 
     Header values are taken from the bill's first line (they are document fields, equal on every
-    line); FEntity keeps the source line order.
+    line); FEntity keeps the source line order. Each line's entry is written as JSON text and a bill's
+    entries joined into its FEntity array.
     """
-    grouped = (
-        lines.with_columns(bill_no.alias("bill_no"))
+    frame = lines.lazy().with_columns(bill_no.alias("bill_no"))
+    entry_types = frame.select(**entry).collect_schema()
+    # The header is written once per bill, from the columns it reads as they are on the bill's first line.
+    read = sorted({name for expr in header.values() for name in expr.meta.root_names()})
+    bills = (
+        frame.with_columns(_json_object(entry, entry_types).alias("__entries"))
         .group_by("bill_no", maintain_order=True)
         .agg(
-            *[expr.first().alias(name) for name, expr in header.items()],
-            pl.struct(*[expr.alias(name) for name, expr in entry.items()]).alias("FEntity"),
+            pl.struct(read).first().alias("__first"),
+            pl.col("__entries"),
             *[expr.alias(name) for name, expr in carry.items()],
         )
+        .unnest("__first")
     )
-    return grouped.select(
+    return bills.select(
         "bill_no",
         *carry.keys(),
-        pl.struct(*header.keys(), "FEntity").struct.json_encode().alias("model"),
-    )
+        pl.concat_str(
+            _json_object(header, bills.select(**header).collect_schema(), close=False),
+            pl.lit(',"FEntity":['),
+            pl.col("__entries").list.join(","),
+            pl.lit("]}"),
+        ).alias("model"),
+    ).collect()
 
 
 BILLS_SCHEMA = pa.DataFrameSchema(
