@@ -390,7 +390,7 @@ def returns(
     for item in lines:
         failed = line_failures(item, lookups, duplicates)
         requested = number(item.raw.get("qty"))
-        if requested is None or not at_least(requested, 0):
+        if requested is None or not math.isfinite(requested) or requested < 0:
             failed.append("qty.requested_invalid")
         if item.document not in return_time:
             failed.append("date.missing")

@@ -230,6 +230,7 @@ RETURN_KINDS: dict[str, Mutation] = {
     "r_qty_text": _first_line(r_qty="一"),
     "r_qty_null": _first_line(r_qty=None),
     "qty_requested_text": _first_line(qty="abc"),
+    "qty_requested_nan": _first_line(qty="NaN"),
     "price_empty": _first_line(price=""),
     "price_negative": _first_line(price=-3.5),
     "receive_date_impossible": _every_line(receive_date="2026-13-01 00:00:00"),
