@@ -98,65 +98,68 @@ def _to_bool(column: str) -> pl.Expr:
     return pl.col(column).str.to_lowercase().is_in(["true", "1"])
 
 
-def _latest_versions(documents: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """Keep one version of each document: the highest `ts` (rowversion), first seen on ties.
+def _replaced(documents: pl.DataFrame, key: str) -> pl.Series:
+    """doc_position of each document that another version of it replaces: the highest `ts` (rowversion)
+    wins, the first seen on ties.
 
     Overlapping windows and cursor pages return the same document more than once; a document that
     changed between two pages comes back in two versions. A document without its id cannot be matched
     to another version: it is kept (the rules hold it).
     """
-    latest = (
+    return (
         documents.filter(pl.col(key).is_not_null())
         .select(key, "doc_position", "ts_value")
-        .sort("ts_value", descending=True, nulls_last=True, maintain_order=True)
-        .unique(key, keep="first")
-        .select("doc_position", pl.lit(True).alias("__latest"))
+        .sort("ts_value", "doc_position", descending=[True, False], nulls_last=True)
+        .filter(~pl.col(key).is_first_distinct())
+        .get_column("doc_position")
     )
-    return (
-        documents.join(latest, on="doc_position", how="left", maintain_order="left")
-        .filter(pl.col(key).is_null() | pl.col("__latest"))
-        .drop("__latest")
-    )
+
+
+def _latest_lines(pages: pl.DataFrame, key: str, document: list[pl.Expr], line: list[pl.Expr]) -> pl.DataFrame:
+    """One row per line of the latest version of each document, with the `document` and `line` columns
+    added (document ones computed once per document). Versions are dropped after the explode: filtering
+    lines is cheaper than filtering documents that hold their lines."""
+    documents = _documents(pages).with_columns(_to_int("ts").alias("ts_value"), *document).collect()
+    replaced = _replaced(documents, key)
+    lines = _lines(documents.lazy()).with_columns(*line)
+    if not replaced.is_empty():
+        lines = lines.filter(~pl.col("doc_position").is_in(replaced.implode()))
+    return lines.collect()
 
 
 def outbound_lines(pages: pl.DataFrame) -> pl.DataFrame:
     """Sales outbound pages (/open/orders/out/simple/query, decoded with OUTBOUND_PAGE) → one row per line
     of the latest version of each document."""
-    documents = _documents(pages).with_columns(
-        _to_int("shop_id").alias("shop_key"),
-        _to_int("wms_co_id").alias("warehouse_key"),
-        _to_int("ts").alias("ts_value"),
-        _to_datetime("io_date").alias("ship_time"),
-    )
-    return (
-        _lines(_latest_versions(documents, "io_id"))
-        .with_columns(
+    return _latest_lines(
+        pages,
+        "io_id",
+        document=[
+            _to_int("shop_id").alias("shop_key"),
+            _to_int("wms_co_id").alias("warehouse_key"),
+            _to_datetime("io_date").alias("ship_time"),
+        ],
+        line=[
             _to_number("qty").alias("quantity"),
             _to_number("sale_price").alias("unit_price"),
             _to_bool("is_gift").alias("gift"),
-        )
-        .collect()
+        ],
     )
 
 
 def refund_lines(pages: pl.DataFrame) -> pl.DataFrame:
     """After-sales pages (/open/refund/single/query, decoded with REFUND_PAGE) → one row per line of the
     latest version of each after-sale."""
-    documents = _documents(pages).with_columns(
-        _to_int("shop_id").alias("shop_key"),
-        _to_int("wms_co_id").alias("warehouse_key"),
-        _to_int("ts").alias("ts_value"),
-    )
-    return (
-        _lines(_latest_versions(documents, "as_id"))
-        .with_columns(
+    return _latest_lines(
+        pages,
+        "as_id",
+        document=[_to_int("shop_id").alias("shop_key"), _to_int("wms_co_id").alias("warehouse_key")],
+        line=[
             _to_datetime("receive_date").alias("received_time"),
             _to_number("qty").alias("requested_quantity"),
             _to_number("r_qty").alias("returned_quantity"),
             _to_number("price").alias("unit_price"),
             _to_bool("is_gift").alias("gift"),
-        )
-        .collect()
+        ],
     )
 
 
