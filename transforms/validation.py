@@ -77,10 +77,10 @@ class Split:
 
 
 def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:
-    """A pandera schema that checks every rule on every row at once; its failure cases are the row
-    numbers (column ROW) of the rows that fail any of them."""
-    every_rule = pl.all_horizontal(rule.passes.fill_null(False) for rule in rules)
-    check = pa.Check(lambda data: data.lazyframe.select(every_rule), name="rules")
+    """A pandera schema that checks every rule on every row at once (a row passes if it passes them all);
+    its failure cases are the row numbers (column ROW) of the rows that fail any of them."""
+    outcomes = [rule.passes.fill_null(False).alias(rule.id) for rule in rules]
+    check = pa.Check(lambda data: data.lazyframe.select(outcomes), name="rules")
     return pa.DataFrameSchema({ROW: pa.Column(pl.UInt32, check)})
 
 
@@ -101,8 +101,8 @@ def failing_rows(indexed: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
 
 def broken_rules(indexed: pl.DataFrame, rules: Sequence[Rule], rows: pl.Series, document: pl.Expr) -> pl.DataFrame:
     """(ROW, rule_id) for each rule each of `rows` breaks, worked out on the documents of those rows."""
-    documents = indexed.filter(pl.col(ROW).is_in(rows.implode())).select(document.alias("document")).unique()
-    outcomes = indexed.filter(document.is_in(documents.get_column("document").implode(), nulls_equal=True)).select(
+    documents = indexed[rows].select(document).to_series()
+    outcomes = indexed.filter(document.is_in(documents.implode(), nulls_equal=True)).select(
         ROW, *[rule.passes.fill_null(False).alias(rule.id) for rule in rules]
     )
     return (
@@ -130,10 +130,11 @@ def split_valid_held(
     """
     indexed = frame.with_row_index(ROW)
     document = document.cast(pl.String)
-    failures = broken_rules(indexed, rules, failing_rows(indexed, rules), document)
+    rows = failing_rows(indexed, rules)
+    failures = broken_rules(indexed, rules, rows, document)
     keys = (document, line, shop_id, shop_name, sku_id)
     context = [expr.cast(pl.String).alias(name) for name, expr in zip(CONTEXT, keys, strict=True)]
-    failing = indexed.join(failures.select(ROW).unique(), on=ROW, how="semi")
+    failing = indexed[rows]
     failed_ids = set(failures.get_column("rule_id").unique().to_list())
     reasons = [
         failing.join(failures.filter(pl.col("rule_id") == rule.id), on=ROW, how="semi").select(
@@ -158,7 +159,7 @@ def split_valid_held(
     warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
 
     # nulls_equal: lines of documents without a number are held too (doc.id_missing), never let through.
-    in_held_document = document.is_in(holding.get_column("document").implode(), nulls_equal=True)
+    in_held_document = frame.select(document.is_in(holding["document"].implode(), nulls_equal=True)).to_series()
     associated = (
         indexed.filter(in_held_document)
         .join(holding, on=ROW, how="anti")
