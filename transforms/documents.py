@@ -32,39 +32,22 @@ class MasterData:
 MATERIAL_MASTER_SCHEMA = {"number": pl.String, "base_unit": pl.String, "batch_managed": pl.Boolean}
 
 
-def enrich(lines: pl.DataFrame, master: MasterData) -> pl.DataFrame:
-    """Attach customer, stock and material facts to each line (left joins: nothing is dropped)."""
-    known_customers = (
-        master.customers.select(pl.col("number").alias("customer_number"))
-        .unique()
-        .with_columns(pl.lit(True).alias("customer_known"))
-    )
-    known_stocks = (
-        master.stocks.select(pl.col("number").alias("stock_number"))
-        .unique()
-        .with_columns(pl.lit(True).alias("stock_known"))
-    )
-    materials = master.materials.unique("number").select(
-        pl.col("number").alias("sku_id"),
-        pl.lit(True).alias("material_known"),
-        "base_unit",
-        "batch_managed",
-    )
-    return (
-        lines.join(
-            master.shops.select(pl.col("shop_id").alias("shop_key"), "customer_number"),
-            on="shop_key",
-            how="left",
-        )
-        .join(
-            master.warehouses.select(pl.col("wms_co_id").alias("warehouse_key"), "stock_number"),
-            on="warehouse_key",
-            how="left",
-        )
-        .join(known_customers, on="customer_number", how="left")
-        .join(known_stocks, on="stock_number", how="left")
-        .join(materials, on="sku_id", how="left")
-        .with_columns(pl.col("customer_known", "stock_known", "material_known").fill_null(False))
+def enrich(lines: pl.LazyFrame, master: MasterData) -> pl.LazyFrame:
+    """Attach customer, stock and material facts to each line (lookups: nothing is dropped or reordered)."""
+    shops, warehouses, materials = master.shops, master.warehouses, master.materials.unique("number")
+
+    def looked_up(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
+        return pl.col(key).replace_strict(keys, values, default=None, return_dtype=values.dtype)
+
+    return lines.with_columns(
+        looked_up("shop_key", shops["shop_id"], shops["customer_number"]).alias("customer_number"),
+        looked_up("warehouse_key", warehouses["wms_co_id"], warehouses["stock_number"]).alias("stock_number"),
+        pl.col("sku_id").is_in(materials["number"].implode()).fill_null(False).alias("material_known"),
+        looked_up("sku_id", materials["number"], materials["base_unit"]).alias("base_unit"),
+        looked_up("sku_id", materials["number"], materials["batch_managed"]).alias("batch_managed"),
+    ).with_columns(
+        pl.col("customer_number").is_in(master.customers["number"].implode()).fill_null(False).alias("customer_known"),
+        pl.col("stock_number").is_in(master.stocks["number"].implode()).fill_null(False).alias("stock_known"),
     )
 
 
@@ -319,15 +302,21 @@ def _json(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     raise TypeError(f"no JSON text for {dtype}: render the value as text first")
 
 
-def _json_object(fields: dict[str, pl.Expr], schema: pl.Schema, *, close: bool = True) -> pl.Expr:
-    """A JSON object of `fields` (in order) as text. Encoding the whole object at once would be simpler and
-    several times slower: Polars' JSON encoder is slow on nested structs."""
-    parts = [
-        part
-        for n, (name, value) in enumerate(fields.items())
-        for part in (pl.lit(("{" if n == 0 else ",") + json.dumps(name) + ":"), _json(value, schema[name]))
-    ]
-    return pl.concat_str(*parts, *([pl.lit("}")] if close else []))
+def _json_object(fields: dict[str, pl.Expr], schema: pl.Schema, *, tail: str = "}") -> pl.Expr:
+    """A JSON object of `fields` (in order) as text, then `tail`. Encoding the whole object at once would
+    be simpler and several times slower: Polars' JSON encoder is slow on nested structs. A value that
+    reads no column is the same on every row: it is written once, into the text between the others."""
+    parts: list[pl.Expr] = []
+    text = ""
+    for n, (name, value) in enumerate(fields.items()):
+        text += ("{" if n == 0 else ",") + json.dumps(name) + ":"
+        written = _json(value, schema[name])
+        if value.meta.root_names():
+            parts += [pl.lit(text), written]
+            text = ""
+        else:
+            text += pl.select(written).item()
+    return pl.concat_str(*parts, pl.lit(text + tail))
 
 
 def nest_bills(
@@ -358,15 +347,11 @@ def nest_bills(
         )
         .unnest("__first")
     )
+    header_json = _json_object(header, bills.select(**header).collect_schema(), tail=',"FEntity":[')
     return bills.select(
         "bill_no",
         *carry.keys(),
-        pl.concat_str(
-            _json_object(header, bills.select(**header).collect_schema(), close=False),
-            pl.lit(',"FEntity":['),
-            pl.col("__entries").list.join(","),
-            pl.lit("]}"),
-        ).alias("model"),
+        pl.concat_str(header_json, pl.col("__entries").list.join(","), pl.lit("]}")).alias("model"),
     ).collect()
 
 

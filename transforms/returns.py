@@ -99,20 +99,19 @@ def map_returns(
         False
     )
     out_of_scope = lines.filter(~in_scope).select("as_id", "status", "good_status").unique(maintain_order=True)
-    received = lines.filter(in_scope)
+    received = lines.lazy().filter(in_scope)
     # r_qty ≤ 0 (or an after-sale with no goods lines at all): nothing came back, nothing to book.
     nothing_returned = (pl.col("returned_quantity") <= 0) | (pl.col("sku_id").is_null() & pl.col("r_qty").is_null())
-    excluded = received.filter(nothing_returned.fill_null(False)).select("as_id", "asi_id", "r_qty")
-    returned = (
-        received.filter(~nothing_returned.fill_null(False))
-        .join(stock_in, on="as_id", how="left")
-        .with_columns(
-            pl.coalesce("received_time", "stock_in_time").max().over("as_id").alias("return_time"),
-            return_lot(pl.col("i_id").fill_null("")).alias("lot"),
-        )
+    excluded = received.filter(nothing_returned.fill_null(False)).select("as_id", "asi_id", "r_qty").collect()
+    stock_in_time = pl.col("as_id").replace_strict(
+        stock_in["as_id"], stock_in["stock_in_time"], default=None, return_dtype=pl.Datetime("us")
+    )
+    returned = received.filter(~nothing_returned.fill_null(False)).with_columns(
+        pl.coalesce("received_time", stock_in_time).max().over("as_id").alias("return_time"),
+        return_lot(pl.col("i_id").fill_null("")).alias("lot"),
     )
     split = split_valid_held(
-        enrich(returned, master),
+        enrich(returned, master).collect(),
         returns_rules(),
         document=pl.col("as_id"),
         line=pl.col("asi_id"),
