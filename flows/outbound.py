@@ -35,21 +35,20 @@ SYNC = "outbound"
 NEVER_BOOKED = ("Cancelled", "Delete")
 
 
-def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[bytes]:
-    """Documents of every status, lazily, as page bodies (connectors.jushuitan.page_body): `io_ids` by
-    number first (held documents retried, or a replay), then the window's pages."""
-    yield from map(page_body, jst.outbound_by_ids(io_ids=io_ids)) if io_ids else ()
-    if window:
-        yield from map(page_body, jst.outbound_pages(modified_begin=window.start, modified_end=window.end))
+def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[list[dict]]:
+    """Documents of every status, lazily: `io_ids` by number first (held documents retried, or a
+    replay), then the window's pages."""
+    yield from jst.outbound_by_ids(io_ids=io_ids) if io_ids else ()
+    yield from jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else ()
 
 
 @task(name="map-outbound", cache_policy=NO_CACHE)
 def map_outbound_group(
-    pages: list[bytes], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
+    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
 ) -> MappedGroup:
     """One group of pages: Confirmed documents become bills, the others are held or out of scope;
-    revoked documents are checked against Kingdee."""
-    lines = outbound_lines(decode_pages(pages, OUTBOUND_PAGE))
+    revoked documents are checked against Kingdee. Polars reads the pages' bytes (page_body)."""
+    lines = outbound_lines(decode_pages(map(page_body, pages), OUTBOUND_PAGE))
     mapping = map_outbound(lines, master, scheme)
     in_scope = lines.filter(pl.col("status") == "Confirmed")
     return MappedGroup(

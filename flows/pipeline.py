@@ -37,7 +37,7 @@ def grouped(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield group
 
 
-def page_groups(pages: Iterable[T], size: int, ahead: int = 1) -> Iterator[quote[list[T]]]:
+def page_groups(pages: Iterable[list[dict]], size: int, ahead: int = 1) -> Iterator[quote[list[list[dict]]]]:
     """Groups of `size` pages, walked by a background thread up to `ahead` groups in advance.
 
     The walk is bound by the Jushuitan quota: it must not stop while a group is mapped or while the
@@ -45,10 +45,10 @@ def page_groups(pages: Iterable[T], size: int, ahead: int = 1) -> Iterator[quote
     Each group comes `quote`d: as a plain task argument, Prefect would visit every dict of every page
     looking for futures (~10 s of a 33 s run at 10,000 documents). A walk that fails raises here, in the flow.
     """
-    queue: Queue[tuple[list[T] | None, BaseException | None]] = Queue(maxsize=ahead)
+    queue: Queue[tuple[list[list[dict]] | None, BaseException | None]] = Queue(maxsize=ahead)
     stop = threading.Event()
 
-    def offer(item: tuple[list[T] | None, BaseException | None]) -> bool:
+    def offer(item: tuple[list[list[dict]] | None, BaseException | None]) -> bool:
         while not stop.is_set():
             try:
                 queue.put(item, timeout=0.1)

@@ -34,28 +34,26 @@ from transforms.returns import FORM_ID, IN_SCOPE_STATUS, RECEIVED_GOOD_STATUS, m
 SYNC = "returns"
 
 
-def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[bytes]:
-    """Confirmed after-sales whose goods the warehouse received, lazily, as page bodies
-    (connectors.jushuitan.page_body): `as_ids` by number first (held ones retried, or a replay), then
-    the window's pages."""
-    yield from map(page_body, jst.refunds_by_ids(as_ids=as_ids)) if as_ids else ()
+def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[list[dict]]:
+    """Confirmed after-sales whose goods the warehouse received, lazily: `as_ids` by number first
+    (held ones retried, or a replay), then the window's pages."""
+    yield from jst.refunds_by_ids(as_ids=as_ids) if as_ids else ()
     if window:
-        pages = jst.refund_pages(
+        yield from jst.refund_pages(
             modified_begin=window.start,
             modified_end=window.end,
             status=IN_SCOPE_STATUS,
             good_status=RECEIVED_GOOD_STATUS,
         )
-        yield from map(page_body, pages)
 
 
 @task(name="map-returns", cache_policy=NO_CACHE)
 def map_returns_group(
-    pages: list[bytes], master: MasterData, scheme: SchemeConfig, jst: JushuitanClient
+    pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, jst: JushuitanClient
 ) -> MappedGroup:
     """One group of pages; lines without a receive date take it from their warehouse receipt
-    (/open/aftersale/received/query io_date), fetched by as_id."""
-    lines = refund_lines(decode_pages(pages, REFUND_PAGE))
+    (/open/aftersale/received/query io_date), fetched by as_id. Polars reads the pages' bytes (page_body)."""
+    lines = refund_lines(decode_pages(map(page_body, pages), REFUND_PAGE))
     undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
     undated_ids = undated["as_id"].drop_nulls().unique().to_list()
     receipts = map(page_body, jst.received_by_ids(as_ids=undated_ids)) if undated_ids else ()
