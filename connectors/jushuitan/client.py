@@ -243,15 +243,30 @@ class JushuitanClient:
             if self._token is None:
                 self._token = self._new_token(None)
             elif self._token.expires_within(self._settings.refresh_margin_seconds, self._clock()):
-                log.info("access token %s expires soon; refreshing it", self._token.fingerprint)
-                self._token = self._new_token(self._token)
+                stored = self._store.load()
+                if stored is not None and not stored.expires_within(
+                    self._settings.refresh_margin_seconds, self._clock()
+                ):
+                    self._token = stored  # another worker refreshed it already
+                else:
+                    log.info("access token %s expires soon; refreshing it", self._token.fingerprint)
+                    self._token = self._new_token(self._token)
             return self._token
 
     def _renew(self, refused: Token) -> Token:
-        """Replace a token the server refused, unless another thread already did."""
+        """Replace a token the server refused, unless another thread or another worker already did.
+
+        Refreshing consumes the refresh token: a worker that refreshed after another one would fail and
+        fall back to getInitToken, so the shared store is read first.
+        """
         with self._token_lock:
             if self._token is None or self._token.access_token == refused.access_token:
-                self._token = self._new_token(refused)
+                stored = self._store.load()
+                if stored is not None and stored.access_token != refused.access_token:
+                    log.info("access token %s was renewed elsewhere; using %s", refused.fingerprint, stored.fingerprint)
+                    self._token = stored
+                else:
+                    self._token = self._new_token(refused)
             return self._token
 
     def _settings_token(self) -> Token | None:

@@ -109,6 +109,26 @@ def test_expired_token_is_refreshed_after_code_100(client: JushuitanClient, admi
     assert stats["calls"]["/openWeb/auth/refreshToken"] == 1
 
 
+def test_a_token_renewed_by_another_worker_is_taken_from_the_shared_store(
+    jst_server: BackgroundServer, admin: httpx.Client
+) -> None:
+    """Two workers, one store (a Prefect block in deployments): the second must not spend the refresh token."""
+    store = MemoryTokenStore()
+    with (
+        JushuitanClient(jst_settings(jst_server.url), token_store=store) as first,
+        JushuitanClient(jst_settings(jst_server.url), token_store=store) as second,
+    ):
+        assert len(_ids(first.shops(), "shop_id")) == len(_ids(second.shops(), "shop_id")) == 5
+        issued = store.load()
+        assert admin.post("/__admin/expire_tokens").json()["expired"] >= 1
+        assert len(_ids(first.shops(), "shop_id")) == 5  # refreshes and saves
+        assert len(_ids(second.shops(), "shop_id")) == 5  # refused, then finds the first one's token
+    stats = admin.get("/__admin/stats").json()
+    assert stats["calls"]["/openWeb/auth/refreshToken"] == 1
+    assert store.load() != issued
+    assert stats["rejected"]["/open/shops/query"] == {"100": 2}
+
+
 def test_wrong_app_secret_is_a_sign_error(jst_server: BackgroundServer) -> None:
     settings = jst_settings(jst_server.url, app_secret="not-the-secret")
     with (
