@@ -426,7 +426,7 @@ class _BillStore:
         self._positions = itertools.count()
         self._indexed: dict[str, tuple[str | None, frozenset[str], frozenset[str]]] = {}
         self._shapes: dict[frozenset[str], frozenset[str]] = {}  # bills share key sets: keep one copy
-        self._by_text: defaultdict[str | None, set[str]] = defaultdict(set)  # None: FBillNo is not text
+        self._by_text: defaultdict[str | None, list[str]] = defaultdict(list)  # None: FBillNo is not text
         self.header_roots: Counter[str] = Counter()
         self.entry_roots: Counter[str] = Counter()
 
@@ -480,13 +480,13 @@ class _BillStore:
         text = header.get("fbillno")
         text = text.casefold() if isinstance(text, str) else None
         self._indexed[number] = (text, header_roots, entry_roots)
-        self._by_text[text].add(number)
+        self._by_text[text].append(number)
         self.header_roots.update(header_roots)
         self.entry_roots.update(entry_roots)
 
     def _unindex(self, number: str) -> None:
         text, header_roots, entry_roots = self._indexed.pop(number)
-        self._by_text[text].discard(number)
+        self._by_text[text].remove(number)
         if not self._by_text[text]:
             del self._by_text[text]
         self.header_roots -= Counter(header_roots)
