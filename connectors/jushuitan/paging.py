@@ -3,6 +3,7 @@ the start_ts (rowversion) cursor. Pagers yield pages of raw rows so callers can 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 from collections import deque
@@ -171,7 +172,10 @@ def page_index_pages(
         nonlocal requested
         while len(ahead) < in_flight and requested < last_page:
             requested += 1
-            ahead.append(pool.submit(call, api, {**biz, "page_index": requested, "page_size": page_size}))
+            # In the caller's context, as if called inline: Prefect keeps its settings (which API, so where
+            # a token block is saved) and run context in contextvars, which a pool thread does not inherit.
+            page_biz = {**biz, "page_index": requested, "page_size": page_size}
+            ahead.append(pool.submit(contextvars.copy_context().run, call, api, page_biz))
 
     try:
         request_up_to(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -329,3 +330,18 @@ def test_closing_the_walk_early_asks_for_nothing_more_and_waits_for_what_runs() 
     pages.close()
     assert api.running == 0
     assert sorted(api.asked) == api.answered() == [1, 2, 3]
+
+
+def test_pages_asked_for_ahead_run_in_the_callers_context() -> None:
+    """Prefect keeps its settings (which API a token block is saved to) in contextvars."""
+    api_url: contextvars.ContextVar[str] = contextvars.ContextVar("api_url", default="the default profile's")
+    seen: list[str] = []
+    api = Catalogue(6, 2)
+
+    def call(path: str, biz: dict[str, Any]) -> dict[str, Any]:
+        seen.append(api_url.get())
+        return api(path, biz)
+
+    api_url.set("the caller's")
+    assert len(list(page_index_pages(call, "/open/x", {}, page_size=2, in_flight=2))) == 3
+    assert seen == ["the caller's"] * 3
