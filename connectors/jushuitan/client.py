@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from types import TracebackType
 from typing import Any
 
@@ -390,7 +389,12 @@ class JushuitanClient:
     ) -> Iterator[Page]:
         _check_page_size(endpoint, page_size)
         return page_index_pages(
-            self.call, endpoint.path, biz, page_size=page_size, dedup=dedup or Deduplicator(endpoint.id_key)
+            self.call,
+            endpoint.path,
+            biz,
+            page_size=page_size,
+            dedup=dedup or Deduplicator(endpoint.id_key),
+            in_flight=self._settings.pages_in_flight,
         )
 
     def _windowed(
@@ -399,14 +403,14 @@ class JushuitanClient:
         """One page run per ≤ 7-day window; a document that moved between windows while paging comes once."""
         _check_page_size(endpoint, page_size)
         dedup = Deduplicator(endpoint.id_key)
-        return chain.from_iterable(
+        return _one_after_another(
             self._pages(endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup)
             for start, stop in shanghai_windows(begin, end)
         )
 
     def _by_ids(self, endpoint: _Endpoint, id_lists: Mapping[str, list[Any]]) -> Iterator[Page]:
         dedup = Deduplicator(endpoint.id_key)
-        return chain.from_iterable(
+        return _one_after_another(
             self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
             for key, ids in id_lists.items()
             for chunk in chunks(ids, MAX_IDS)
@@ -444,6 +448,13 @@ class JushuitanClient:
                     log.warning("item upload refused sku_id=%s: %s", result.sku_id, result.msg)
                 results.append(result)
         return results
+
+
+def _one_after_another(walks: Iterable[Iterator[Page]]) -> Iterator[Page]:
+    """The walks' pages in turn; unlike itertools.chain it can be closed, which closes the walk under way
+    (and so ends its page requests in flight)."""
+    for walk in walks:
+        yield from walk
 
 
 def _given(**params: Any) -> dict[str, Any]:

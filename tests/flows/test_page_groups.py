@@ -63,7 +63,8 @@ def test_a_flow_that_stops_early_stops_the_walk():
         finally:
             walk_ended.set()
 
-    groups = page_groups(endless(), 2)
+    walk = endless()  # still referenced here: only an explicit close ends it
+    groups = page_groups(walk, 2)
     next(groups)
     groups.close()
     assert walk_ended.wait(timeout=5)
