@@ -9,6 +9,7 @@ whatever the length of the period.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterable, Iterator
@@ -70,7 +71,9 @@ def page_groups(pages: Iterable[list[dict]], size: int, ahead: int = 1) -> Itera
             if isinstance(pages, Generator):
                 pages.close()
 
-    threading.Thread(target=walk, name="jushuitan-pages", daemon=True).start()
+    # In the flow's context: Prefect settings (API URL for a token block) and the run logger live in contextvars.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(walk,), name="jushuitan-pages", daemon=True).start()
     try:
         while True:
             group, error = queue.get()
