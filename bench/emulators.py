@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -21,51 +20,13 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from starlette.applications import Starlette
 
 from bench.world import bulk_world, template_world
-from sandbox.faults import FaultMiddleware, Faults
-from sandbox.kingdee_app import _BILL_FORMS, Account, _Kingdee, _routes
+from sandbox.faults import Faults
 from sandbox.server import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 JST_DOCUMENT_PATHS = ["/open/orders/out/simple/query"]
-NUMBERS_ONLY = re.compile(r"^\s*FBillNo\s+in\s*\(\s*'(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')*\s*\)\s*$", re.IGNORECASE)
-LITERAL = re.compile(r"'((?:[^']|'')*)'")
-
-
-class IndexedKingdee(_Kingdee):
-    """The stock Kingdee emulator, except that an `FBillNo in ('…', …)` query looks only at the bills named.
-
-    The stock emulator rebuilds every stored bill's query row on every ExecuteBillQuery: O(stored bills)
-    per call, so the sync's check-before-save makes a long run quadratic *in the emulator* (10,000
-    documents: wall 124 s against a 10 s bound, the emulator's query code on top of the profile). A real
-    Kingdee answers that query from its FBillNo index. Only the candidate rows change: the stock parser,
-    filter, ordering and paging still decide the answer.
-    """
-
-    _candidates: list[str] | None = None
-
-    def query(self, data: dict) -> tuple[list[str], list[list]]:
-        text = str(data.get("FilterString") or "")
-        if NUMBERS_ONLY.match(text):
-            self._candidates = [literal.replace("''", "'") for literal in LITERAL.findall(text)]
-        try:
-            return super().query(data)
-        finally:
-            self._candidates = None
-
-    def _rows(self, form_id: str, referenced: set[str]) -> list[dict]:
-        form = _BILL_FORMS.get(form_id.lower())
-        if self._candidates is None or form is None:
-            return super()._rows(form_id, referenced)
-        stored = self.bills[form.form_id]
-        # No await in between: no other request sees the narrowed store.
-        self.bills[form.form_id] = {number: stored[number] for number in self._candidates if number in stored}
-        try:
-            return super()._rows(form_id, referenced)
-        finally:
-            self.bills[form.form_id] = stored
 
 
 @dataclass(frozen=True)
@@ -177,19 +138,14 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.system == "kingdee":
-        app = Starlette(
-            routes=_routes(
-                IndexedKingdee(
-                    template_world().kingdee,
-                    account=Account(),
-                    session_ttl_seconds=1200,
-                    save_latency_ms=args.save_latency_ms,
-                    save_latency_per_bill_ms=args.save_latency_per_bill_ms,
-                    clock=time.time,
-                )
-            )
+        from sandbox.kingdee_app import create_app
+
+        app = create_app(
+            template_world().kingdee,
+            save_latency_ms=args.save_latency_ms,
+            save_latency_per_bill_ms=args.save_latency_per_bill_ms,
         )
-        _serve(FaultMiddleware(app), {})
+        _serve(app, {})
         return
 
     from sandbox.jushuitan_app import create_app

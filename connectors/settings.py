@@ -36,6 +36,10 @@ class JushuitanSettings(BaseSettings):
     refresh_margin_seconds: int = 24 * 3600
     calls_per_second: int = Field(5, ge=1)
     calls_per_minute: int = Field(100, ge=1)
+    # Page requests of one page_index walk in flight at once, all within the limits above: one at a time,
+    # a walk waits out every answer's latency and cannot use a quota faster than one page per latency.
+    # start_ts walks are one at a time whatever this says (each cursor comes from the answer before).
+    pages_in_flight: int = Field(2, ge=1, le=8)
     timeout_seconds: float = 60.0
     retry_attempts: int = Field(6, ge=1)
     retry_base_seconds: float = 0.5

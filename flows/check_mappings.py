@@ -29,7 +29,7 @@ from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import SHANGHAI, load_master_data, now_shanghai
 from flows.outbound import NEVER_BOOKED
-from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, write_report
+from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
@@ -513,7 +513,10 @@ def markdown(worklist: Worklist, start: datetime, end: datetime, folder: Path) -
             continue
         text += f"\n## {title} ({frame.height})\n\n"
         for row in frame.head(ARTIFACT_ROWS).to_dicts():
-            text += f"- {row[key]} {row[label] or ''}: 暂缓 {row['held_documents']} 单 held — {row['hint']}\n"
+            text += (
+                f"- {md_text(row[key])} {md_text(row[label])}: 暂缓 {row['held_documents']} 单 held — "
+                f"{md_text(row['hint'])}\n"
+            )
         if frame.height > ARTIFACT_ROWS:
             text += f"- … {frame.height - ARTIFACT_ROWS} more in the report files\n"
     workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from flows.alerts import alerts_app
 from flows.blocks import blocks_app
 from flows.check_mappings import check_mappings_command
 from flows.reconcile import reconcile_command
@@ -20,6 +21,7 @@ app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_
 sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(blocks_app, name="blocks")
+app.add_typer(alerts_app, name="alerts")
 app.command("reconcile")(reconcile_command)
 app.command("check-mappings")(check_mappings_command)
 

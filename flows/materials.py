@@ -108,7 +108,7 @@ def sync_materials(
                 "held earlier, no longer in scope": closed,
             },
         )
-        publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+        publish(report, settings)
         if window and window.incremental and not dry_run:
             advance_watermark(SYNC, window)
         return report.summary()

@@ -122,7 +122,7 @@ def sync_outbound(
             notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
             attention=totals.attention,
         )
-        publish(report, settings.reports_dir, settings.held_rows_in_artifact)
+        publish(report, settings)
         if window and window.incremental and not dry_run:
             advance_watermark(SYNC, window)
         return report.summary()

@@ -9,9 +9,10 @@ whatever the length of the period.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from queue import Full, Queue
@@ -43,7 +44,8 @@ def page_groups(pages: Iterable[list[dict]], size: int, ahead: int = 1) -> Itera
     The walk is bound by the Jushuitan quota: it must not stop while a group is mapped or while the
     flow waits for a free BatchSave slot, or the run takes fetch + save instead of the larger of the two.
     Each group comes `quote`d: as a plain task argument, Prefect would visit every dict of every page
-    looking for futures (~10 s of a 33 s run at 10,000 documents). A walk that fails raises here, in the flow.
+    looking for futures (~10 s of a 33 s run at 10,000 documents). A walk that fails raises here, in the flow;
+    a flow that stops early has the walker close `pages`, which ends the page requests it has in flight.
     """
     queue: Queue[tuple[list[list[dict]] | None, BaseException | None]] = Queue(maxsize=ahead)
     stop = threading.Event()
@@ -65,8 +67,13 @@ def page_groups(pages: Iterable[list[dict]], size: int, ahead: int = 1) -> Itera
             offer((None, None))
         except BaseException as exc:  # handed to the flow thread, which raises it
             offer((None, exc))
+        finally:
+            if isinstance(pages, Generator):
+                pages.close()
 
-    threading.Thread(target=walk, name="jushuitan-pages", daemon=True).start()
+    # In the flow's context: Prefect settings (API URL for a token block) and the run logger live in contextvars.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(walk,), name="jushuitan-pages", daemon=True).start()
     try:
         while True:
             group, error = queue.get()

@@ -28,7 +28,7 @@ from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import connector_settings, jushuitan_client
 from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
-from flows.report_files import ReportSheet, write_report
+from flows.report_files import ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
 from transforms import outbound, returns
@@ -285,7 +285,10 @@ def markdown(results: list[Reconciliation], since: datetime, until: datetime, fo
     if not attention.is_empty():
         text += f"\n## 需处理 Needs attention ({attention.height})\n\n"
         for row in attention.head(ATTENTION_ROWS).to_dicts():
-            text += f"- {row['form']} {row['document']} ({row['shop_name']}): **{row['result_zh']}** {row['reason']}\n"
+            text += (
+                f"- {row['form']} {md_text(row['document'])} ({md_text(row['shop_name'])}): **{row['result_zh']}** "
+                f"{md_text(row['reason'])}\n"
+            )
         if attention.height > ATTENTION_ROWS:
             text += f"- … {attention.height - ATTENTION_ROWS} more in the report files\n"
     text += f"\nFull report: `{folder / 'report.xlsx'}`, `{folder / 'report.html'}`\n"

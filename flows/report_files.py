@@ -34,6 +34,17 @@ _WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff
 _HTML_ESCAPES = (["&", "<", ">", '"', "'"], ["&amp;", "&lt;", "&gt;", "&quot;", "&#x27;"])
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&:])")
+_LINE_BREAKS = re.compile(r"[\r\n\t\u2028\u2029]+")
+
+
+def md_text(value: object) -> str:
+    """A value from outside (shop name, document number, message) as plain text inside a markdown line or
+    table cell of an artifact: one line, and no character that would start a link, image, tag, entity or new
+    cell (`:` too, or a bare URL becomes a link)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", "" if value is None else str(value)))
+
+
 @dataclass(frozen=True)
 class ReportSheet:
     name: str  # sheet / section title, Chinese first, e.g. "暂缓明细 held"

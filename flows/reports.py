@@ -13,9 +13,11 @@ import polars as pl
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
+from prefect.events import emit_event
 
 from flows.common import FAILED, HELD, SHANGHAI, SKIPPED, WOULD_CREATE, WRITTEN, RunWindow, now_shanghai
-from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, write_report
+from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
+from flows.settings import SyncSettings
 
 COUNTED = (WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED)
 OUTCOME_ZH = {
@@ -110,13 +112,17 @@ class SyncReport:
             head += "## Per shop\n\n| shop | " + " | ".join(COUNTED) + " |\n|---|" + "---|" * len(COUNTED) + "\n"
             for row in shops.to_dicts():
                 head += (
-                    f"| {row['shop_name']} ({row['shop_id']}) | " + " | ".join(str(row[n]) for n in COUNTED) + " |\n"
+                    f"| {md_text(row['shop_name'])} ({md_text(row['shop_id'])}) | "
+                    + " | ".join(str(row[n]) for n in COUNTED)
+                    + " |\n"
                 )
         if self.notes:
             head += "\n## Not in scope\n\n" + "".join(f"- {k}: {v}\n" for k, v in self.notes.items())
         if self.attention is not None and not self.attention.is_empty():
             head += f"\n## Needs attention ({self.attention.height})\n\n"
-            head += "".join(f"- {r['document']}: {r['message']}\n" for r in self.attention.head(50).to_dicts())
+            head += "".join(
+                f"- {md_text(r['document'])}: {md_text(r['message'])}\n" for r in self.attention.head(50).to_dicts()
+            )
         if folder:
             workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME
             head += (
@@ -207,9 +213,14 @@ def report_dir(root: Path, sync: str) -> Path:
     return folder
 
 
-def publish(report: SyncReport, reports_root: Path, artifact_rows: int) -> Path:
-    """Write the run's files, then the Prefect artifacts pointing at them."""
-    folder = report_dir(reports_root, report.sync)
+# The event an automation listens for (docs/operations.md, alerts); the flow run, its deployment and tags
+# come along as related resources, so one automation can cover every sync.
+HELD_ALERT_EVENT = "jst-kingdee.held.over-threshold"
+
+
+def publish(report: SyncReport, settings: SyncSettings) -> Path:
+    """Write the run's files, then the Prefect artifacts pointing at them; raise the held-documents alert."""
+    folder = report_dir(settings.reports_dir, report.sync)
     (folder / "summary.json").write_text(json.dumps(report.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
     report.outcomes.write_csv(folder / "documents.csv")
     report.held_rows.write_csv(folder / "held.csv")
@@ -224,11 +235,18 @@ def publish(report: SyncReport, reports_root: Path, artifact_rows: int) -> Path:
 
     create_markdown_artifact(key=f"{report.sync}-summary", markdown=markdown, description=f"{report.sync} summary")
     if not report.held_rows.is_empty():
-        shown = report.held_rows.head(artifact_rows)
+        shown = report.held_rows.head(settings.held_rows_in_artifact)
         create_table_artifact(
             key=f"{report.sync}-held",
             table=shown.to_dicts(),
             description=f"{shown.height} of {report.held_rows.height} held rows; all in {folder / WORKBOOK_NAME}",
         )
-    get_run_logger().info("%s: %s; report in %s", report.sync, report.counts(), folder)
+    counts = report.counts()
+    get_run_logger().info("%s: %s; report in %s", report.sync, counts, folder)
+    if counts[HELD] > settings.held_alert_threshold:
+        emit_event(
+            event=HELD_ALERT_EVENT,
+            resource={"prefect.resource.id": f"jst-kingdee.sync.{report.sync}", "prefect.resource.name": report.sync},
+            payload={"held": counts[HELD], "threshold": settings.held_alert_threshold, "report": folder.name},
+        )
     return folder

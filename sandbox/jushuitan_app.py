@@ -31,11 +31,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.credentials import JST_APP_KEY, JST_APP_SECRET
 from sandbox.data import JST_TIME, SHANGHAI, SandboxWorld, received_record
-from sandbox.faults import FaultMiddleware, Faults
+from sandbox.faults import ADMIN_PREFIX, FaultMiddleware, Faults
 
 SUCCESS = "执行成功"
 BUSINESS_PARAMS = ("app_key", "access_token", "timestamp", "charset", "version", "biz", "sign")
@@ -217,6 +217,8 @@ class _Traffic:
     _seen: defaultdict[tuple[str, str], deque[float]] = field(default_factory=lambda: defaultdict(deque))
     peak_second: Counter[tuple[str, str]] = field(default_factory=Counter)
     peak_minute: Counter[tuple[str, str]] = field(default_factory=Counter)
+    in_flight: Counter[str] = field(default_factory=Counter)  # per path, injected latency included
+    peak_in_flight: Counter[str] = field(default_factory=Counter)
 
     def admit(self, key: tuple[str, str], now: float) -> None:
         """Count the call, then reject it if the last second or minute is already full."""
@@ -232,6 +234,28 @@ class _Traffic:
         if len(admitted) >= self.per_minute:
             raise _Rejected(200, "调用频次超过限制（每分钟调用次数超过限制）")
         admitted.append(now)
+
+
+class _InFlight:
+    """Outermost layer: counts each path's requests being answered at once, injected latency included, so
+    the stats show how many requests a client really had in flight."""
+
+    def __init__(self, app: ASGIApp, traffic: _Traffic) -> None:
+        self.app = app
+        self.traffic = traffic
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        traffic = self.traffic
+        traffic.in_flight[path] += 1
+        traffic.peak_in_flight[path] = max(traffic.peak_in_flight[path], traffic.in_flight[path])
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            traffic.in_flight[path] -= 1
 
 
 def _prune(times: deque[float], older_than: float) -> None:
@@ -607,6 +631,7 @@ class _Emulator:
                 }
                 for label, path in traffic.peak_second
             ],
+            "max_in_flight": dict(traffic.peak_in_flight),
         }
 
 
@@ -752,4 +777,4 @@ def create_app(
         Route("/__admin/refunds/{as_id:int}/receive", receive, methods=["POST"]),
         Route("/__admin/records/{kind}", records, methods=["POST"]),
     ]
-    return FaultMiddleware(Starlette(routes=routes), faults)
+    return _InFlight(FaultMiddleware(Starlette(routes=routes), faults), traffic)

@@ -30,7 +30,7 @@ import json
 import re
 import secrets
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -410,6 +410,93 @@ class _SaveFaults:
         }
 
 
+class _BillStore:
+    """The saved bills of one form by number, in saving order, indexed the way queries need them.
+
+    A query may name any key a stored bill was saved with, so the roots of those keys are counted as bills
+    come, change and go. `FBillNo in (...)`, the sync's check before every save, looks up the bills it names
+    through an index of their FBillNo text, as the server does, instead of flattening every stored bill per
+    call (which made long runs quadratic in the emulator). Whoever edits a stored bill in place calls `changed`.
+    """
+
+    def __init__(self, flatten: Callable[[dict], dict[str, Any]]) -> None:
+        self._flatten = flatten
+        self._bills: dict[str, dict] = {}
+        self._saved_as: dict[str, int] = {}  # number -> position in saving order
+        self._positions = itertools.count()
+        self._indexed: dict[str, tuple[str | None, frozenset[str], frozenset[str]]] = {}
+        self._shapes: dict[frozenset[str], frozenset[str]] = {}  # bills share key sets: keep one copy
+        self._by_text: defaultdict[str | None, list[str]] = defaultdict(list)  # None: FBillNo is not text
+        self.header_roots: Counter[str] = Counter()
+        self.entry_roots: Counter[str] = Counter()
+
+    def __contains__(self, number: str) -> bool:
+        return number in self._bills
+
+    def get(self, number: str) -> dict | None:
+        return self._bills.get(number)
+
+    def values(self) -> Iterable[dict]:
+        return self._bills.values()
+
+    def put(self, number: str, bill: dict) -> None:
+        self.pop(number)
+        self._bills[number] = bill
+        self._saved_as[number] = next(self._positions)
+        self._index(number)
+
+    def pop(self, number: str) -> dict | None:
+        bill = self._bills.pop(number, None)
+        if bill is not None:
+            self._unindex(number)
+            del self._saved_as[number]
+        return bill
+
+    def changed(self, number: str) -> None:
+        self._unindex(number)
+        self._index(number)
+
+    def flattened(self, texts: frozenset[str] | None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(header, lines) as query keys, in saving order: every bill, or when `texts` pins FBillNo only
+        the bills whose FBillNo text is one of them (and any whose FBillNo is not text: the filter decides)."""
+        if texts is None:
+            numbers: Iterable[str] = self._bills
+        else:
+            named = set(self._by_text.get(None, ()))
+            for text in texts:
+                named.update(self._by_text.get(text, ()))
+            numbers = sorted(named, key=self._saved_as.__getitem__)
+        return [
+            (self._flatten(bill), [self._flatten(line) for line in _lines(bill)])
+            for bill in map(self._bills.__getitem__, numbers)
+        ]
+
+    def _index(self, number: str) -> None:
+        bill = self._bills[number]
+        header = self._flatten(bill)
+        entry: set[str] = set().union(*(self._flatten(line) for line in _lines(bill)))
+        header_roots = self._shape({_root(key) for key in header})
+        entry_roots = self._shape({_root(key) for key in entry})
+        text = header.get("fbillno")
+        text = text.casefold() if isinstance(text, str) else None
+        self._indexed[number] = (text, header_roots, entry_roots)
+        self._by_text[text].append(number)
+        self.header_roots.update(header_roots)
+        self.entry_roots.update(entry_roots)
+
+    def _unindex(self, number: str) -> None:
+        text, header_roots, entry_roots = self._indexed.pop(number)
+        self._by_text[text].remove(number)
+        if not self._by_text[text]:
+            del self._by_text[text]
+        self.header_roots -= Counter(header_roots)
+        self.entry_roots -= Counter(entry_roots)
+
+    def _shape(self, keys: set[str]) -> frozenset[str]:
+        shape = frozenset(keys)
+        return self._shapes.setdefault(shape, shape)
+
+
 # --- the emulated server ----------------------------------------------------------------------------
 
 
@@ -433,7 +520,7 @@ class _Kingdee:
         }
         self.sessions = _Sessions(session_ttl_seconds, clock)
         self.save_faults = _SaveFaults()
-        self.bills: dict[str, dict[str, dict]] = {form.form_id: {} for form in _BILL_FORMS.values()}
+        self.bills = {form.form_id: _BillStore(self._flatten) for form in _BILL_FORMS.values()}
         self._clock = clock
         self._save_latency_ms = save_latency_ms
         self._save_latency_per_bill_ms = save_latency_per_bill_ms
@@ -599,7 +686,7 @@ class _Kingdee:
         wanted = [k.lower() for k in field_keys]
         referenced = set(wanted) | row_filter.fields | {key for key, _ in order}
         try:
-            rows = self._rows(form_id, referenced)
+            rows = self._rows(form_id, referenced, row_filter.texts("FBillNo"))
         except _UnknownField as unknown:  # name the key as the client spelled it
             spelled = next((k for k in field_keys if k.lower() == unknown.key), unknown.key)
             raise _ServiceError(9, f"元数据中标识为{spelled}的字段不存在", spelled) from None
@@ -614,8 +701,9 @@ class _Kingdee:
             rows = rows[:top]
         return field_keys, [[row.get(key) for key in wanted] for row in rows[start : start + limit]]
 
-    def _rows(self, form_id: str, referenced: set[str]) -> list[dict[str, Any]]:
-        """Rows of a base-data form or of saved bills, keyed by lower-cased query keys; unknown keys fail."""
+    def _rows(self, form_id: str, referenced: set[str], numbers: frozenset[str] | None) -> list[dict[str, Any]]:
+        """Rows of a base-data form or of saved bills, keyed by lower-cased query keys; unknown keys fail.
+        `numbers`: the casefolded FBillNo texts the filter allows, if it pins them (bills only)."""
         base = self.base.get(form_id.lower())
         if base is not None:
             known = set().union(*(row.keys() for row in base.rows)) if base.rows else set()
@@ -636,20 +724,16 @@ class _Kingdee:
         form = _BILL_FORMS.get(form_id.lower())
         if form is None:
             raise _ServiceError(4, f"标识为“{form_id}”的业务对象不存在，或者被删除")
-        headers = [
-            (self._flatten(bill), [self._flatten(line) for line in _lines(bill)])
-            for bill in self.bills[form.form_id].values()
-        ]
-        seen_header = set().union(*(h.keys() for h, _ in headers)) if headers else set()
-        seen_entry = set().union(*(line.keys() for _, lines in headers for line in lines)) if headers else set()
-        entry_keys = (form.entry_fields | {_root(k) for k in seen_entry}) - form.header_fields
-        header_keys = form.header_fields | {_root(k) for k in seen_header}
+        stored = self.bills[form.form_id]
+        entry_keys = (form.entry_fields | stored.entry_roots.keys()) - form.header_fields
+        header_keys = form.header_fields | stored.header_roots.keys()
 
         def known(key: str) -> bool:
             root = _root(key)
             return root in entry_keys or root in header_keys or root.startswith("f_")
 
         _check_keys(referenced, known)
+        headers = stored.flattened(numbers)
         if not any(_root(key) in entry_keys for key in referenced):
             return [header for header, _ in headers]
         rows = []
@@ -761,7 +845,7 @@ class _Kingdee:
             _set(bill, key, value)
         for line in _lines(bill):
             _set(line, "FEntryID", next(self._entry_ids))
-        stored[number] = bill
+        stored.put(number, bill)
         return bill
 
     def _validate(self, form: _BillForm, model: dict) -> list[tuple[str, str]]:
@@ -882,12 +966,13 @@ class _Kingdee:
                 continue
             successes.append({"Id": _get(bill, "FID"), "Number": number, "DIndex": index})
             if after is None:
-                del stored[number]
+                stored.pop(number)
                 continue
             _set(bill, "FDocumentStatus", after)
             _set(bill, "FModifyDate", self.now())
             if after == "C":
                 _set(bill, "FApproveDate", self.now())
+            stored.changed(number)
         return {"Result": {"ResponseStatus": _status(errors, successes, msg_codes[0] if msg_codes else 0)}}
 
     def stats(self) -> dict:
@@ -1105,7 +1190,7 @@ def _routes(kingdee: _Kingdee) -> list[Route]:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(kingdee.save_faults.as_json())
 
-    def stored_bills(request: Request) -> dict[str, dict] | None:
+    def stored_bills(request: Request) -> _BillStore | None:
         form = _BILL_FORMS.get(request.path_params["form"].lower())
         return None if form is None else kingdee.bills[form.form_id]
 
@@ -1118,26 +1203,29 @@ def _routes(kingdee: _Kingdee) -> list[Route]:
     async def edit_bill(request: Request) -> Response:
         """Reconciliation tests change a saved bill behind the sync's back (header keys, or `FEntity` as a
         list of per-line edits, `null` leaving a line alone)."""
-        bills = stored_bills(request) or {}
-        bill = bills.get(request.path_params["billno"])
-        if bill is None:
+        bills, number = stored_bills(request), request.path_params["billno"]
+        bill = bills.get(number) if bills is not None else None
+        if bills is None or bill is None:
             return JSONResponse({"error": "no such bill"}, status_code=404)
         edits = json.loads(await request.body() or b"{}")
         if not isinstance(edits, dict):
             return JSONResponse({"error": "edits must be a JSON object"}, status_code=400)
-        for key, value in edits.items():
-            if key.lower() == "fentity" and isinstance(value, list):
-                for line, line_edits in zip(_lines(bill), value, strict=False):
-                    for line_key, line_value in (line_edits or {}).items():
-                        _set(line, line_key, line_value)
-            else:
-                _set(bill, key, value)
-        _set(bill, "FModifyDate", kingdee.now())
+        try:
+            for key, value in edits.items():
+                if key.lower() == "fentity" and isinstance(value, list):
+                    for line, line_edits in zip(_lines(bill), value, strict=False):
+                        for line_key, line_value in (line_edits or {}).items():
+                            _set(line, line_key, line_value)
+                else:
+                    _set(bill, key, value)
+            _set(bill, "FModifyDate", kingdee.now())
+        finally:  # even a half-applied edit is what queries must now see
+            bills.changed(number)
         return JSONResponse(bill)
 
     async def delete_bill(request: Request) -> Response:
-        bills = stored_bills(request) or {}
-        if bills.pop(request.path_params["billno"], None) is None:
+        bills = stored_bills(request)
+        if bills is None or bills.pop(request.path_params["billno"]) is None:
             return JSONResponse({"error": "no such bill"}, status_code=404)
         return JSONResponse({"deleted": request.path_params["billno"]})
 

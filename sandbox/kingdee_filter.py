@@ -89,20 +89,73 @@ class Filter:
     text: str
     fields: frozenset[str]  # lower-cased field keys the filter reads (checked against the form's metadata)
     _predicate: _Predicate | None
+    _texts: Mapping[str, frozenset[str]]
 
     def __call__(self, row: Row) -> bool:
         return self._predicate is None or self._predicate(row) is True
+
+    def texts(self, key: str) -> frozenset[str] | None:
+        """The casefolded texts a row's `key` can hold if the row matches, when the filter pins `key` to text
+        literals (`= 'a'`, `in ('a', 'b')`, under AND, or on every branch of an OR); None when it does not.
+
+        What lets the emulator answer `FBillNo in (...)` from an index, as the server does. Only rows where
+        `key` holds text are covered: numbers, checkboxes and dates compare by other rules.
+        """
+        return self._texts.get(key.lower())
 
 
 def parse_filter(text: str | None) -> Filter:
     """Parse a FilterString; an empty or blank one matches every row."""
     source = text or ""
     parser = _Parser(_tokenize(source))
-    predicate = None if parser.peek().kind == "end" else parser.or_expr()
+    node = None if parser.peek().kind == "end" else parser.or_expr()
     if parser.peek().kind != "end":
         token = parser.peek()
         raise FilterSyntaxError(f"unexpected {token.text!r} at position {token.pos}")
-    return Filter(source, frozenset(parser.fields), predicate)
+    if node is None:
+        return Filter(source, frozenset(), None, {})
+    return Filter(source, frozenset(parser.fields), node.predicate, node.texts)
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A parsed condition and, per field key, the casefolded texts the key must equal for it to be TRUE."""
+
+    predicate: _Predicate
+    texts: Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class _Term:
+    """An operand: how to read it from a row, and the field key or string literal it is."""
+
+    read: _Operand
+    field: str | None = None
+    literal: str | None = None
+
+
+def _all_texts(nodes: list[_Node]) -> dict[str, frozenset[str]]:
+    """AND is TRUE only if every term is: each term's pin holds, so a key pinned twice keeps the overlap."""
+    texts: dict[str, frozenset[str]] = {}
+    for node in nodes:
+        for key, values in node.texts.items():
+            texts[key] = texts[key] & values if key in texts else values
+    return texts
+
+
+def _any_texts(nodes: list[_Node]) -> dict[str, frozenset[str]]:
+    """OR is TRUE if some term is: a key stays pinned only if every term pins it."""
+    shared = set.intersection(*(set(node.texts) for node in nodes))
+    return {key: frozenset().union(*(node.texts[key] for node in nodes)) for key in shared}
+
+
+def _pinned(left: _Term, options: list[_Term]) -> dict[str, frozenset[str]]:
+    """`field = 'x'` / `field in ('x', ...)`: the field's text equals one literal, compared casefolded
+    (date-like literals compare as dates and pin nothing)."""
+    literals = [option.literal for option in options]
+    if left.field is None or any(value is None or _DATETIME.match(value) for value in literals):
+        return {}
+    return {left.field: frozenset(value.casefold() for value in literals if value is not None)}
 
 
 class _Parser:
@@ -132,21 +185,25 @@ class _Parser:
             found = token.text or "end of filter"
             raise FilterSyntaxError(f"expected {text!r} at position {token.pos}, found {found!r}")
 
-    def or_expr(self) -> _Predicate:
+    def or_expr(self) -> _Node:
         terms = [self._and_expr()]
         while self._accept("keyword", "or"):
             terms.append(self._and_expr())
-        return terms[0] if len(terms) == 1 else _any_of(terms)
+        if len(terms) == 1:
+            return terms[0]
+        return _Node(_any_of([term.predicate for term in terms]), _any_texts(terms))
 
-    def _and_expr(self) -> _Predicate:
+    def _and_expr(self) -> _Node:
         terms = [self._not_expr()]
         while self._accept("keyword", "and"):
             terms.append(self._not_expr())
-        return terms[0] if len(terms) == 1 else _all_of(terms)
+        if len(terms) == 1:
+            return terms[0]
+        return _Node(_all_of([term.predicate for term in terms]), _all_texts(terms))
 
-    def _not_expr(self) -> _Predicate:
+    def _not_expr(self) -> _Node:
         if self._accept("keyword", "not"):
-            return _negate(self._not_expr())
+            return _Node(_negate(self._not_expr().predicate), {})
         if self.peek().kind == "punct" and self.peek().text == "(":
             self._next()
             inner = self.or_expr()
@@ -154,41 +211,44 @@ class _Parser:
             return inner
         return self._comparison()
 
-    def _comparison(self) -> _Predicate:
+    def _comparison(self) -> _Node:
         left = self._operand()
         token = self.peek()
         if token.kind == "op":
             self._next()
-            return _compare(left, token.text, self._operand())
+            right = self._operand()
+            pinned = (_pinned(left, [right]) or _pinned(right, [left])) if token.text == "=" else {}
+            return _Node(_compare(left.read, token.text, right.read), pinned)
         negated = self._accept("keyword", "not")
         if self._accept("keyword", "like"):
-            return _maybe_negate(_like(left, self._operand()), negated)
+            return _Node(_maybe_negate(_like(left.read, self._operand().read), negated), {})
         if self._accept("keyword", "in"):
             self._expect("punct", "(")
             options = [self._operand()]
             while self._accept("punct", ","):
                 options.append(self._operand())
             self._expect("punct", ")")
-            return _maybe_negate(_in(left, options), negated)
+            predicate = _maybe_negate(_in(left.read, [option.read for option in options]), negated)
+            return _Node(predicate, {} if negated else _pinned(left, options))
         if not negated and self._accept("keyword", "is"):
             is_not = self._accept("keyword", "not")
             self._expect("keyword", "null")
-            return _is_null(left, is_not)
+            return _Node(_is_null(left.read, is_not), {})
         found = self.peek().text or "end of filter"
         raise FilterSyntaxError(f"expected a comparison at position {self.peek().pos}, found {found!r}")
 
-    def _operand(self) -> _Operand:
+    def _operand(self) -> _Term:
         token = self._next()
         if token.kind == "string":
             value = token.text[1:-1].replace("''", "'")
-            return lambda _row: value
+            return _Term(lambda _row: value, literal=value)
         if token.kind == "number":
             number = float(token.text) if "." in token.text else int(token.text)
-            return lambda _row: number
+            return _Term(lambda _row: number)
         if token.kind == "word":
             key = token.text.lower()
             self.fields.add(key)
-            return lambda row: row.get(key)
+            return _Term(lambda row: row.get(key), field=key)
         found = token.text or "end of filter"
         raise FilterSyntaxError(f"expected a field, string or number at position {token.pos}, found {found!r}")
 

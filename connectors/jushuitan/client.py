@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from types import TracebackType
 from typing import Any
 
@@ -246,15 +245,30 @@ class JushuitanClient:
             if self._token is None:
                 self._token = self._new_token(None)
             elif self._token.expires_within(self._settings.refresh_margin_seconds, self._clock()):
-                log.info("access token %s expires soon; refreshing it", self._token.fingerprint)
-                self._token = self._new_token(self._token)
+                stored = self._store.load()
+                if stored is not None and not stored.expires_within(
+                    self._settings.refresh_margin_seconds, self._clock()
+                ):
+                    self._token = stored  # another worker refreshed it already
+                else:
+                    log.info("access token %s expires soon; refreshing it", self._token.fingerprint)
+                    self._token = self._new_token(self._token)
             return self._token
 
     def _renew(self, refused: Token) -> Token:
-        """Replace a token the server refused, unless another thread already did."""
+        """Replace a token the server refused, unless another thread or another worker already did.
+
+        Refreshing consumes the refresh token: a worker that refreshed after another one would fail and
+        fall back to getInitToken, so the shared store is read first.
+        """
         with self._token_lock:
             if self._token is None or self._token.access_token == refused.access_token:
-                self._token = self._new_token(refused)
+                stored = self._store.load()
+                if stored is not None and stored.access_token != refused.access_token:
+                    log.info("access token %s was renewed elsewhere; using %s", refused.fingerprint, stored.fingerprint)
+                    self._token = stored
+                else:
+                    self._token = self._new_token(refused)
             return self._token
 
     def _settings_token(self) -> Token | None:
@@ -378,7 +392,12 @@ class JushuitanClient:
     ) -> Iterator[Page]:
         _check_page_size(endpoint, page_size)
         return page_index_pages(
-            self.call, endpoint.path, biz, page_size=page_size, dedup=dedup or Deduplicator(endpoint.id_key)
+            self.call,
+            endpoint.path,
+            biz,
+            page_size=page_size,
+            dedup=dedup or Deduplicator(endpoint.id_key),
+            in_flight=self._settings.pages_in_flight,
         )
 
     def _windowed(
@@ -387,14 +406,14 @@ class JushuitanClient:
         """One page run per ≤ 7-day window; a document that moved between windows while paging comes once."""
         _check_page_size(endpoint, page_size)
         dedup = Deduplicator(endpoint.id_key)
-        return chain.from_iterable(
+        return _one_after_another(
             self._pages(endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup)
             for start, stop in shanghai_windows(begin, end)
         )
 
     def _by_ids(self, endpoint: _Endpoint, id_lists: Mapping[str, list[Any]]) -> Iterator[Page]:
         dedup = Deduplicator(endpoint.id_key)
-        return chain.from_iterable(
+        return _one_after_another(
             self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
             for key, ids in id_lists.items()
             for chunk in chunks(ids, MAX_IDS)
@@ -432,6 +451,13 @@ class JushuitanClient:
                     log.warning("item upload refused sku_id=%s: %s", result.sku_id, result.msg)
                 results.append(result)
         return results
+
+
+def _one_after_another(walks: Iterable[Iterator[Page]]) -> Iterator[Page]:
+    """The walks' pages in turn; unlike itertools.chain it can be closed, which closes the walk under way
+    (and so ends its page requests in flight)."""
+    for walk in walks:
+        yield from walk
 
 
 def _given(**params: Any) -> dict[str, Any]:

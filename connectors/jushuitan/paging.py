@@ -3,9 +3,13 @@ the start_ts (rowversion) cursor. Pagers yield pages of raw rows so callers can 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import math
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
@@ -106,11 +110,16 @@ def _has_next(data: Mapping[str, Any], rows: int, page_size: int) -> bool:
     return rows >= page_size if flag is None else as_bool(flag)
 
 
+def _count(data: Mapping[str, Any] | None) -> int | None:
+    count = (data or {}).get("data_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def _promised(data: Mapping[str, Any] | None, page_index: int, page_size: int) -> bool:
     """Whether the answer's own data_count puts rows on or after this page. (A bare has_next on an
     empty page is only a stale flag: the walk ends there, as it always has.)"""
-    count = (data or {}).get("data_count")
-    return isinstance(count, int) and not isinstance(count, bool) and count > (page_index - 1) * page_size
+    count = _count(data)
+    return count is not None and count > (page_index - 1) * page_size
 
 
 def _ts(row: Mapping[str, Any]) -> int | None:
@@ -159,22 +168,54 @@ def page_index_pages(
     *,
     page_size: int,
     dedup: Deduplicator | None = None,
+    in_flight: int = 1,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Pages 1, 2, … while the server says `has_next` (or, without it, while pages come back full)."""
-    page_index = 1
-    while True:
-        data = call(api, {**biz, "page_index": page_index, "page_size": page_size})
-        rows = rows_of(data, api)
-        if not rows and _promised(data, page_index, page_size):
-            # Ending the walk here would pass over documents the server says exist (and a watermark
-            # would then move past them): fail the run instead, the next one reads the window again.
-            raise JushuitanTransportError(f"page {page_index} has no rows although the answer counts more", api)
-        fresh = dedup.fresh(rows) if dedup else rows
-        if fresh:
-            yield fresh
-        if not rows or not _has_next(data, len(rows), page_size):
-            return
-        page_index += 1
+    """Pages 1, 2, … while the server says `has_next` (or, without it, while pages come back full).
+
+    Up to `in_flight` page requests at once, each within the caller's rate limits: once an answer's
+    data_count says how many pages there are, the pages up to there are requested ahead (never beyond,
+    so a list that holds still costs no extra call). Answers are still read strictly in page order, one
+    by one, as a walk with one request would read them: the same end, the same dedup, the same failure
+    on an empty page the count promised rows for. Requests ahead of the page that ends the walk (or of
+    a failure, or of the caller closing the iterator early) are cancelled or their answers dropped; the
+    iterator ends only once no request of its own is still running.
+    """
+    if in_flight < 1:
+        raise ValueError("in_flight must be at least 1")
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="jushuitan-page")
+    ahead: deque[Future[dict[str, Any]]] = deque()
+    requested = 0
+
+    def request_up_to(last_page: int) -> None:
+        nonlocal requested
+        while len(ahead) < in_flight and requested < last_page:
+            requested += 1
+            # In the caller's context, as if called inline: Prefect keeps its settings (which API, so where
+            # a token block is saved) and run context in contextvars, which a pool thread does not inherit.
+            page_biz = {**biz, "page_index": requested, "page_size": page_size}
+            ahead.append(pool.submit(contextvars.copy_context().run, call, api, page_biz))
+
+    try:
+        request_up_to(1)
+        page_index = 1
+        while True:
+            data = ahead.popleft().result()
+            rows = rows_of(data, api)
+            if not rows and _promised(data, page_index, page_size):
+                # Ending the walk here would pass over documents the server says exist (and a watermark
+                # would then move past them): fail the run instead, the next one reads the window again.
+                raise JushuitanTransportError(f"page {page_index} has no rows although the answer counts more", api)
+            more = bool(rows) and _has_next(data, len(rows), page_size)
+            if more:  # the next page at least; as many as this answer counts
+                request_up_to(max(page_index + 1, math.ceil((_count(data) or 0) / page_size)))
+            fresh = dedup.fresh(rows) if dedup else rows
+            if fresh:
+                yield fresh
+            if not more:
+                return
+            page_index += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def start_ts_pages(
@@ -189,6 +230,7 @@ def start_ts_pages(
     """Walk the rowversion cursor: always page 1, `start_ts` moved to the largest ts seen, until no rows.
 
     The platform recommends this over time windows, which can miss rows that change while paging.
+    One request at a time by nature: each request's cursor is the largest ts of the answer before it.
     Raises JushuitanCursorError if the server reports more rows but the cursor cannot advance.
     """
     cursor = start_ts

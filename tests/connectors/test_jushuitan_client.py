@@ -408,6 +408,21 @@ def test_token_is_refreshed_ahead_of_expiry() -> None:
     assert platform.paths() == ["/openWeb/auth/refreshToken", SHOPS]
 
 
+def test_a_token_close_to_expiry_that_another_worker_refreshed_is_reused() -> None:
+    time = FakeTime()
+    store = MemoryTokenStore(Token("old-access", "old-refresh", time.now + 3600))  # margin is 24 h
+    handler = _token_platform(
+        lambda path, form: ok({"token": form["access_token"]}),
+        {"/openWeb/auth/refreshToken": token_data("fresh-access")},
+    )
+    client, platform, _ = make_client(handler, store=store, time=time)
+    assert client.call(SHOPS, {}) == {"token": "fresh-access"}  # the store had nothing better: refreshed
+    time.now += 29.5 * 24 * 3600  # close to expiry again, and another worker has refreshed meanwhile
+    store.save(Token("other-worker-access", "other-refresh", time.now + 30 * 24 * 3600))
+    assert client.call(SHOPS, {}) == {"token": "other-worker-access"}
+    assert platform.paths().count("/openWeb/auth/refreshToken") == 1
+
+
 def test_parallel_calls_refused_with_code_100_refresh_only_once() -> None:
     both_refused = threading.Barrier(2, timeout=5)
 

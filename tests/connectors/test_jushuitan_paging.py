@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from connectors.jushuitan.errors import JushuitanCursorError
+from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
 from connectors.jushuitan.paging import (
     SHANGHAI,
     WIRE_TIME_FORMAT,
@@ -242,3 +246,129 @@ def test_a_page_with_repeats_dropped_is_encoded_again_with_only_its_fresh_rows()
 def test_rows_under_another_key_are_encoded_under_datas() -> None:
     (page,) = page_index_pages(Script([{"orders": _rows(4)}]), "/open/x", {}, page_size=5)
     assert json.loads(page_body(page)) == {"data": {"datas": _rows(4)}}
+
+
+# --- several page requests in flight ------------------------------------------------------------
+
+
+class Catalogue:
+    """A thread-safe API answering page_index pages of `count` rows, `size` a page, with data_count.
+
+    Records the pages asked for and answered and how many calls ran at once. `hold` keeps a page's answer
+    until an event is set (`done[n]` is set once page n is answered); `answers` replaces a page's whole
+    answer, or raises when it is a callable.
+    """
+
+    def __init__(self, count: int, size: int, answers: dict[int, Any] | None = None) -> None:
+        self.count, self.size = count, size
+        self.answers = answers or {}
+        self.hold: dict[int, threading.Event] = {}
+        self.done: defaultdict[int, threading.Event] = defaultdict(threading.Event)
+        self.asked: list[int] = []
+        self.running = self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, path: str, biz: dict[str, Any]) -> dict[str, Any]:
+        page = biz["page_index"]
+        with self._lock:
+            self.asked.append(page)
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if page in self.hold:
+                assert self.hold[page].wait(timeout=10), f"page {page} was held for good"
+            answer = self.answers.get(page)
+            if callable(answer):
+                answer()
+            if answer is not None:
+                return answer
+            first = (page - 1) * self.size + 1
+            rows = _rows(*range(first, min(first + self.size, self.count + 1)))
+            return {"data_count": self.count, "has_next": page * self.size < self.count, "datas": rows}
+        finally:
+            with self._lock:
+                self.running -= 1
+            self.done[page].set()
+
+    def answered(self) -> list[int]:
+        return sorted(page for page, event in self.done.items() if event.is_set())
+
+
+def _walk(api: Catalogue, in_flight: int) -> Iterator[list[dict[str, Any]]]:
+    return page_index_pages(api, "/open/x", {}, page_size=api.size, in_flight=in_flight)
+
+
+def test_pages_requested_ahead_come_in_page_order_each_once() -> None:
+    api = Catalogue(10, 2)
+    api.hold[2] = api.done[3]  # page 2 answers only after page 3: both were in flight at once
+    assert list(_walk(api, 2)) == [_rows(1, 2), _rows(3, 4), _rows(5, 6), _rows(7, 8), _rows(9, 10)]
+    assert sorted(api.asked) == [1, 2, 3, 4, 5] and api.peak == 2
+
+
+def test_no_page_is_requested_beyond_the_count_and_never_more_than_in_flight_at_once() -> None:
+    api = Catalogue(30, 3)
+    rows = [row["io_id"] for page in _walk(api, 4) for row in page]
+    assert rows == list(range(1, 31))
+    assert sorted(api.asked) == list(range(1, 11)) and api.peak <= 4
+
+
+def test_one_request_in_flight_walks_page_after_page() -> None:
+    api = Catalogue(9, 2)
+    assert len(list(_walk(api, 1))) == 5
+    assert api.asked == [1, 2, 3, 4, 5] and api.peak == 1
+
+
+def test_a_page_that_ends_the_walk_drops_the_pages_asked_for_ahead() -> None:
+    # Page 1 counts five pages; page 2 says it is the last (the list shrank while it was paged).
+    api = Catalogue(10, 2, answers={2: {"data_count": 4, "has_next": False, "datas": _rows(3, 4)}})
+    assert list(_walk(api, 3)) == [_rows(1, 2), _rows(3, 4)]
+    assert api.running == 0 and max(api.asked) <= 4
+
+
+def test_an_empty_page_the_count_promised_fails_after_the_pages_before_it() -> None:
+    api = Catalogue(10, 2, answers={3: {"data_count": 10, "has_next": True, "datas": []}})
+    pages = _walk(api, 3)
+    assert [next(pages), next(pages)] == [_rows(1, 2), _rows(3, 4)]
+    with pytest.raises(JushuitanTransportError, match="page 3 has no rows"):
+        next(pages)
+    assert api.running == 0
+
+
+def test_a_failing_page_raises_in_order_once_the_request_beside_it_has_ended() -> None:
+    def fail() -> None:
+        raise JushuitanTransportError("HTTP 502", "/open/x")
+
+    api = Catalogue(20, 2, answers={3: fail})
+    api.hold[3] = api.done[4]  # page 4 is asked for, and answered, while page 3 is still in flight
+    pages = _walk(api, 2)
+    assert [next(pages), next(pages)] == [_rows(1, 2), _rows(3, 4)]
+    with pytest.raises(JushuitanTransportError, match="HTTP 502"):
+        next(pages)
+    assert api.running == 0 and sorted(api.asked) == [1, 2, 3, 4]
+
+
+def test_closing_the_walk_early_asks_for_nothing_more_and_waits_for_what_runs() -> None:
+    api = Catalogue(1000, 2)
+    release = threading.Event()
+    api.hold[3] = release
+    pages = _walk(api, 2)
+    assert next(pages) == _rows(1, 2)
+    threading.Timer(0.05, release.set).start()  # page 3 is most likely still held when the walk is closed
+    pages.close()
+    assert api.running == 0
+    assert sorted(api.asked) == api.answered() == [1, 2, 3]
+
+
+def test_pages_asked_for_ahead_run_in_the_callers_context() -> None:
+    """Prefect keeps its settings (which API a token block is saved to) in contextvars."""
+    api_url: contextvars.ContextVar[str] = contextvars.ContextVar("api_url", default="the default profile's")
+    seen: list[str] = []
+    api = Catalogue(6, 2)
+
+    def call(path: str, biz: dict[str, Any]) -> dict[str, Any]:
+        seen.append(api_url.get())
+        return api(path, biz)
+
+    api_url.set("the caller's")
+    assert len(list(page_index_pages(call, "/open/x", {}, page_size=2, in_flight=2))) == 3
+    assert seen == ["the caller's"] * 3

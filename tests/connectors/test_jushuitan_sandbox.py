@@ -21,6 +21,7 @@ from connectors.jushuitan import (
 from connectors.settings import JushuitanSettings
 from sandbox.credentials import JST_APP_KEY, JST_APP_SECRET
 from sandbox.data import JST_TIME, SandboxWorld
+from sandbox.faults import Faults
 from sandbox.jushuitan_app import create_app
 from sandbox.server import BackgroundServer, serve_in_thread
 
@@ -109,6 +110,26 @@ def test_expired_token_is_refreshed_after_code_100(client: JushuitanClient, admi
     assert stats["calls"]["/openWeb/auth/refreshToken"] == 1
 
 
+def test_a_token_renewed_by_another_worker_is_taken_from_the_shared_store(
+    jst_server: BackgroundServer, admin: httpx.Client
+) -> None:
+    """Two workers, one store (a Prefect block in deployments): the second must not spend the refresh token."""
+    store = MemoryTokenStore()
+    with (
+        JushuitanClient(jst_settings(jst_server.url), token_store=store) as first,
+        JushuitanClient(jst_settings(jst_server.url), token_store=store) as second,
+    ):
+        assert len(_ids(first.shops(), "shop_id")) == len(_ids(second.shops(), "shop_id")) == 5
+        issued = store.load()
+        assert admin.post("/__admin/expire_tokens").json()["expired"] >= 1
+        assert len(_ids(first.shops(), "shop_id")) == 5  # refreshes and saves
+        assert len(_ids(second.shops(), "shop_id")) == 5  # refused, then finds the first one's token
+    stats = admin.get("/__admin/stats").json()
+    assert stats["calls"]["/openWeb/auth/refreshToken"] == 1
+    assert store.load() != issued
+    assert stats["rejected"]["/open/shops/query"] == {"100": 2}
+
+
 def test_wrong_app_secret_is_a_sign_error(jst_server: BackgroundServer) -> None:
     settings = jst_settings(jst_server.url, app_secret="not-the-secret")
     with (
@@ -141,6 +162,46 @@ def test_window_paging_returns_every_document_once(
     assert len(ids) == len(set(ids)) == len(documents)
     assert set(ids) == {doc[key] for doc in documents}
     assert len(pages) >= len(documents) // page_size > 5 and all(len(page) <= page_size for page in pages)
+
+
+@pytest.fixture
+def slow(world: SandboxWorld) -> Iterator[tuple[BackgroundServer, httpx.Client]]:
+    """An emulator answering outbound pages after 60 ms, at most 5 calls a second per token and API."""
+    app = create_app(world, faults=Faults(latency_ms=60, path_prefixes=[OUTBOUND]), calls_per_second=5)
+    with (
+        serve_in_thread(app) as server,
+        httpx.Client(base_url=server.url, trust_env=False, timeout=5.0) as admin_client,
+    ):
+        yield server, admin_client
+
+
+def test_pages_in_flight_come_in_order_once_each_within_the_limits(
+    slow: tuple[BackgroundServer, httpx.Client], world: SandboxWorld
+) -> None:
+    server, admin_client = slow
+    begin, end = _span(world, world.outbound)
+    settings = jst_settings(server.url, calls_per_second=5, pages_in_flight=2)
+    with JushuitanClient(settings, token_store=MemoryTokenStore()) as jst:
+        ids = _ids(jst.outbound_pages(modified_begin=begin, modified_end=end, page_size=8), "io_id")
+    in_order = sorted(world.outbound, key=lambda doc: (doc["modified"], doc["io_id"]))
+    assert ids == [doc["io_id"] for doc in in_order]
+    stats = admin_client.get("/__admin/stats").json()
+    assert stats["rejected"] == {} and stats["calls"][OUTBOUND] > 10  # more than two seconds' budget
+    assert _peaks(admin_client, OUTBOUND)[0] == 5
+    assert stats["max_in_flight"][OUTBOUND] == 2
+
+
+def test_closing_a_walk_early_sends_no_further_page_request(
+    slow: tuple[BackgroundServer, httpx.Client], world: SandboxWorld
+) -> None:
+    server, admin_client = slow
+    begin, end = _span(world, world.outbound)
+    with JushuitanClient(jst_settings(server.url, pages_in_flight=2), token_store=MemoryTokenStore()) as jst:
+        pages = jst.outbound_pages(modified_begin=begin, modified_end=end, page_size=5)
+        assert len(next(pages)) == 5
+        pages.close()  # returns once the requests in flight have ended: none is sent after it
+        sent = admin_client.get("/__admin/stats").json()["calls"][OUTBOUND]
+    assert sent <= 3  # the first page and at most the two asked for ahead of it
 
 
 def test_filters_reach_the_server(client: JushuitanClient, world: SandboxWorld) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowFilter,
@@ -28,10 +30,16 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStartTime,
 )
 from prefect.deployments import run_deployment
+from prefect.events import Event
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from typer.testing import CliRunner
 
 from connectors.jushuitan.tokens import Token
@@ -44,7 +52,9 @@ from flows.blocks import (
     jushuitan_client,
     register_blocks,
 )
+from flows.cli import app as cli_app
 from flows.common import SHANGHAI
+from flows.reports import HELD_ALERT_EVENT
 from flows.serve import (
     ROOT,
     Processes,
@@ -197,7 +207,11 @@ def test_on_demand_deployment_runs_on_a_worker_and_reports_through_the_api(
         worker = processes.start(
             "worker",
             worker_args(run_once=True),
-            {**sandbox_env(jst_url, kingdee_url, tmp_path / "state"), "SYNC_REPORTS_DIR": str(tmp_path / "reports")},
+            {
+                **sandbox_env(jst_url, kingdee_url, tmp_path / "state"),
+                "SYNC_REPORTS_DIR": str(tmp_path / "reports"),
+                "SYNC_HELD_ALERT_THRESHOLD": "0",  # any held document raises the alert event
+            },
         )
         assert worker.wait(timeout=RUN_TIMEOUT) == 0, processes.log_tail("worker")
 
@@ -220,6 +234,29 @@ def test_on_demand_deployment_runs_on_a_worker_and_reports_through_the_api(
     assert fetched == written + skipped + held + failed and written > 0
     assert len(bills) == written  # what the artifact reports is what Kingdee received
     assert len(list((tmp_path / "reports").glob("*-outbound-*/summary.json"))) == 1
+    assert held > 0
+    held_by_sync = {key.removesuffix("-summary"): _counts(markdown)[3] for key, markdown in summaries.items()}
+    alerting = {f"jst-kingdee.sync.{sync}": count for sync, count in held_by_sync.items() if count > 0}
+    alerts = _held_alerts({f"prefect.flow-run.{child.id}" for child in children}, len(alerting))
+    assert {event.resource.id: event.payload["held"] for event in alerts} == alerting
+    # An automation matches on the resource (jst-kingdee.sync.*); the notification links the run.
+    assert all(any(r.id.startswith("prefect.flow-run.") for r in event.related) for event in alerts)
+
+
+def _held_alerts(runs: set[str], expected: int, timeout: float = 30.0) -> list[Event]:
+    """The held-documents alert events related to `runs`, once the server has stored `expected` of them."""
+    deadline = time.monotonic() + timeout
+    event_filter = EventFilter(
+        occurred=EventOccurredFilter(since=datetime.now(SHANGHAI) - timedelta(hours=1)),
+        event=EventNameFilter(name=[HELD_ALERT_EVENT]),
+    )
+    while True:
+        with get_client(sync_client=True) as client:
+            events = client.read_events(event_filter, limit=50).events
+        found = [event for event in events if runs & {resource.id for resource in event.related}]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 def _counts(markdown: str) -> tuple[int, ...]:
@@ -278,6 +315,59 @@ def test_two_runs_at_once_stay_within_one_jushuitan_budget(prefect_server: Local
     assert max(p["max_calls_per_minute"] for p in peaks.values()) <= 100
     # Refusals for the limits, none (a stale token from an earlier test may have been refused: code 100).
     assert not any({"199", "200"} & set(codes) for codes in stats["rejected"].values())
+
+
+@pytest.mark.slow
+def test_alerts_reach_the_notification_block(prefect_server: LocalServer, tmp_path: Path) -> None:
+    """`jst-kingdee alerts register` against a webhook block on loopback: a failed run and a run over the
+    held threshold each send one notification through the server's automations."""
+    received: list[dict] = []
+
+    async def webhook(request: Request) -> JSONResponse:
+        received.append(await request.json())
+        return JSONResponse({})
+
+    receiver = Starlette(routes=[Route("/hook", webhook, methods=["POST"])])
+    world = generate_world(seed=5, days=2, orders_per_day=60)
+    with (
+        serve_in_thread(receiver) as hook,
+        serve_in_thread(jushuitan_app(world)) as jst,
+        serve_in_thread(kingdee_app(world.kingdee)) as kingdee,
+    ):
+        CustomWebhookNotificationBlock(
+            name="alerts-test", url=f"{hook.url}/hook", json_data={"text": "{{subject}}|{{body}}"}
+        ).save("alerts-test", overwrite=True)
+        register_blocks(  # the runs take their credentials from the blocks (earlier tests may have left some)
+            BLOCK_NAME, JushuitanSettings(base_url=jst.url), KingdeeSettings(server_url=f"{kingdee.url}/k3cloud")
+        )
+        result = CliRunner().invoke(cli_app, ["alerts", "register", "--notify", "custom-webhook/alerts-test"])
+        assert result.exit_code == 0, result.output
+        env = {
+            **sandbox_env(jst.url, f"{kingdee.url}/k3cloud", tmp_path / "state"),
+            "SYNC_REPORTS_DIR": str(tmp_path / "reports"),
+            "SYNC_HELD_ALERT_THRESHOLD": "3",
+        }
+        since, until = world.start.isoformat(), (world.end + timedelta(minutes=1)).isoformat()
+        with prefect_server.processes(tmp_path / "logs", **env) as processes:
+            sync = processes.start(
+                "sync", _python(f"from flows.outbound import sync_outbound; sync_outbound({since=}, {until=})")
+            )
+            assert sync.wait(timeout=RUN_TIMEOUT) == 0, processes.log_tail("sync")
+            failing = processes.start(  # until before since: the flow raises
+                "reconcile",
+                _python(f"from flows.reconcile import reconcile; reconcile(since={until!r}, until={since!r})"),
+            )
+            assert failing.wait(timeout=RUN_TIMEOUT) != 0
+        held = json.loads(next((tmp_path / "reports").glob("*-outbound-*/summary.json")).read_text())["held"]
+        assert held > 3
+        deadline = time.monotonic() + 60
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    texts = sorted(message["text"] for message in received)
+    assert len(texts) == 2, texts
+    assert texts[0].startswith(f"jst-kingdee: outbound held {held} documents|")
+    assert texts[1].startswith("jst-kingdee: reconcile / ") and " is Failed|" in texts[1]
 
 
 def _python(code: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 
@@ -63,7 +64,20 @@ def test_a_flow_that_stops_early_stops_the_walk():
         finally:
             walk_ended.set()
 
-    groups = page_groups(endless(), 2)
+    walk = endless()  # still referenced here: only an explicit close ends it
+    groups = page_groups(walk, 2)
     next(groups)
     groups.close()
     assert walk_ended.wait(timeout=5)
+
+
+def test_the_walk_sees_the_flows_context_variables():
+    """Prefect's settings (the API a token block is saved to) are context variables of the flow's thread."""
+    setting: contextvars.ContextVar[str] = contextvars.ContextVar("setting", default="default profile")
+
+    def pages():
+        yield [{"seen": setting.get()}]
+
+    setting.set("this run's API")
+    (group,) = page_groups(pages(), size=1)
+    assert group.unquote() == [[{"seen": "this run's API"}]]

@@ -1,16 +1,26 @@
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
 
 import httpx
 import polars as pl
+import pytest
+from prefect.variables import Variable
 
-from flows.common import OUTCOME_SCHEMA
+from connectors.jushuitan import JushuitanTransportError
+from flows.common import OUTCOME_SCHEMA, watermark_name
 from flows.outbound import sync_outbound
 from flows.pipeline import final_outcomes, grouped
+from sandbox import jushuitan_app
+from sandbox.data import generate_world
 from sandbox.kingdee_app import create_app
 from sandbox.server import serve_in_thread
 from tests.flows.oracle import Scheme
+
+OUTBOUND = "/open/orders/out/simple/query"
 
 
 def test_grouped_keeps_order_and_the_short_tail():
@@ -50,3 +60,72 @@ def test_small_groups_and_batches_save_concurrently_and_write_everything_once(sa
     assert summary["fetched"] == summary["written"] + summary["held"]
     assert max(stats["batch_sizes"]) <= 7 and sum(stats["batch_sizes"]) == len(expected)
     assert 2 <= stats["max_concurrent_saves"] <= 3
+
+
+class EmptyPage:
+    """In front of the Jushuitan emulator: outbound page `page` is held until the page after it has been
+    asked for (both in flight at once), then answered without rows although its count promises more."""
+
+    def __init__(self, app, page: int) -> None:
+        self.app, self.page = app, page
+        self.armed = True
+        self.overlapped = False
+        self._next_asked = asyncio.Event()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if not (self.armed and scope["type"] == "http" and scope["path"] == OUTBOUND):
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        page = json.loads(dict(parse_qsl(body.decode()))["biz"]).get("page_index")
+        if page == self.page + 1:
+            self._next_asked.set()
+        if page != self.page:
+            replayed = [{"type": "http.request", "body": body, "more_body": False}]
+            await self.app(scope, lambda: _replay(replayed, receive), send)
+            return
+        try:
+            await asyncio.wait_for(self._next_asked.wait(), timeout=10)
+            self.overlapped = True
+        except TimeoutError:
+            pass
+        data = {"page_index": page, "page_size": 50, "data_count": 999, "page_count": 20, "has_next": True}
+        answer = json.dumps({"code": 0, "msg": "执行成功", "data": {**data, "datas": []}}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+async def _replay(replayed: list[dict], receive) -> dict:
+    return replayed.pop() if replayed else await receive()
+
+
+def test_a_page_failing_while_the_next_is_in_flight_fails_the_run_before_the_watermark_moves(sandbox, monkeypatch):
+    world = generate_world(seed=7, days=6, orders_per_day=60)  # eight pages of 50 in one 7-day window
+    limits = {"calls_per_second": 50, "calls_per_minute": 3000}
+    jst_app = EmptyPage(jushuitan_app.create_app(world, **limits), page=3)
+    with serve_in_thread(jst_app) as jst, serve_in_thread(create_app(world.kingdee)) as kingdee:
+        for name, value in {
+            "JST_BASE_URL": jst.url,
+            "JST_CALLS_PER_SECOND": "50",
+            "JST_CALLS_PER_MINUTE": "3000",
+            "KINGDEE_SERVER_URL": f"{kingdee.url}/k3cloud",
+            "SYNC_INITIAL_LOOKBACK_DAYS": "7",
+            "SYNC_SAFETY_LAG_MINUTES": "0",
+            "SYNC_PAGES_PER_GROUP": "1",  # the pages before the failure are booked
+        }.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(JushuitanTransportError, match="page 3 has no rows"):
+            sync_outbound()
+        assert jst_app.overlapped
+        assert Variable.get(watermark_name("outbound"), default=None) is None
+
+        jst_app.armed = False
+        sync_outbound()
+        bills = httpx.get(f"{kingdee.url}/__admin/bills/SAL_OUTSTOCK").json()
+        stats = httpx.get(f"{kingdee.url}/__admin/stats").json()
+    assert sorted(bill["FBillNo"] for bill in bills) == sorted(Scheme(world).outbound_bookable())
+    assert stats["duplicate_rejections"] == 0
+    assert Variable.get(watermark_name("outbound"), default=None) is not None

@@ -12,8 +12,10 @@ import openpyxl
 import polars as pl
 from prefect.artifacts import Artifact
 
+from flows.common import HELD, OUTCOME_SCHEMA, WRITTEN
 from flows.outbound import sync_outbound
-from flows.report_files import ReportSheet, write_report
+from flows.report_files import ReportSheet, md_text, write_report
+from flows.reports import SyncReport
 from tests.flows.oracle import Scheme
 
 NASTY = "<script>alert(1)</script>"
@@ -196,6 +198,29 @@ def test_html_page_escapes_every_value_and_shows_the_same_rows(tmp_path):
 
 
 # --- a real run ------------------------------------------------------------------------------------
+
+
+def test_summary_markdown_keeps_outside_text_as_plain_text_in_its_cell() -> None:
+    shop = "A|B\n" + NASTY + "[x](http://127.0.0.1/) ![i](y) **b** `c` &lt; #"
+    outcomes = pl.DataFrame(
+        [
+            {"document": "1", "shop_id": "7", "shop_name": shop, "outcome": WRITTEN},
+            {"document": "2|<b>", "shop_id": "7", "shop_name": shop, "outcome": HELD},
+        ],
+        schema=OUTCOME_SCHEMA,
+    )
+    attention = pl.DataFrame({"document": ["9|9"], "message": ["cancelled\n| after | booking |"]})
+    report = SyncReport("outbound", False, None, outcomes, pl.DataFrame(), pl.DataFrame(), attention=attention)
+    markdown = report.markdown(None)
+
+    (shop_row,) = [line for line in markdown.splitlines() if "(7)" in line]
+    cells = re.split(r"(?<!\\)\|", shop_row)[1:-1]  # cell borders: pipes not escaped
+    assert [cell.strip() for cell in cells[1:]] == ["1", "0", "0", "1", "0"]
+    name = cells[0].strip().removesuffix(" (7)")
+    unescaped = re.sub(r"\\.", "", name)  # what is left once every escaped character is taken out
+    assert re.sub(r"[<>\[\]()!*`&#:]", "", unescaped) == unescaped, name
+    assert "- 9\\|9: cancelled \\| after \\| booking \\|" in markdown
+    assert md_text("http://x") == "http\\://x" and md_text(None) == ""
 
 
 def test_outbound_run_workbook_and_page_agree_with_the_run(sandbox):

@@ -676,6 +676,37 @@ def test_admin_edits_and_deletes_change_what_queries_show(server: BackgroundServ
     assert httpx.post(server.url + "/__admin/bills/SAL_OUTSTOCK/Q2/delete").status_code == 404
 
 
+def test_a_query_by_numbers_answers_like_a_scan_of_every_bill(server: BackgroundServer) -> None:
+    save(server, "SAL_OUTSTOCK", [outstock("N3"), outstock("n1", outstock_line(), outstock_line(qty=5)),
+                                  outstock("N2", F_PAEZ_OnlineOrderNo="TB1"), outstock("7")])  # fmt: skip
+    keys = "FBillNo,FRealQty,F_PAEZ_OnlineOrderNo"
+    scanned = query(server, FormId="SAL_OUTSTOCK", FieldKeys=keys)
+    # Saving order, not the order the numbers are listed in; text compares ignoring case.
+    by_number = query(server, FormId="SAL_OUTSTOCK", FieldKeys=keys, FilterString="FBillNo in ('N2', 'N1', 'N3')")
+    assert by_number == [row for row in scanned if row[0] != "7"]
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FBillNo", FilterString="FBillNo = 7") == [["7"]]
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FBillNo", FilterString="FBillNo in ('N9')") == []
+    # A key only another bill was saved with is still a known field.
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="F_PAEZ_OnlineOrderNo,FNote",
+                 FilterString="FBillNo = 'N3'") == [[None, None]]  # fmt: skip
+
+
+def test_queries_by_number_follow_edits_and_deletes(server: BackgroundServer) -> None:
+    save(server, "SAL_OUTSTOCK", [outstock("R1", FCustomKey="x"), outstock("R2")])
+    httpx.post(server.url + "/__admin/bills/SAL_OUTSTOCK/R2", json={"FBillNo": "R2-renamed"})
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FBillNo", FilterString="FBillNo = 'R2'") == []
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FBillNo", FilterString="FBillNo = 'r2-RENAMED'") == [
+        ["R2-renamed"]
+    ]
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FCustomKey", FilterString="FBillNo = 'R1'") == [["x"]]
+    assert operate(server, "Delete", "SAL_OUTSTOCK", Numbers=["R1"])["IsSuccess"] is True
+    # The only bill saved with FCustomKey is gone, and with it the field.
+    assert query_error(query(server, FormId="SAL_OUTSTOCK", FieldKeys="FCustomKey"))["MsgCode"] == 9
+    save(server, "SAL_OUTSTOCK", [outstock("R1")])
+    assert query(server, FormId="SAL_OUTSTOCK", FieldKeys="FBillNo", FilterString="FBillNo in ('R1', 'R2-renamed')",
+                 OrderString="") == [["R2-renamed"], ["R1"]]  # fmt: skip
+
+
 def test_stats_count_calls_batch_sizes_and_overlapping_saves(serve: Callable[..., BackgroundServer]) -> None:
     server = serve(save_latency_ms=150, save_latency_per_bill_ms=50)
     batches = [[outstock("C1")], [outstock("C2"), outstock("C3")]]

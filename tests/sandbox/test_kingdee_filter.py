@@ -128,6 +128,43 @@ def test_comparison_with_a_missing_field_is_unknown() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("FBillNo = 'A1'", {"a1"}),
+        ("'A1' = FBillNo", {"a1"}),
+        ("FBillNo in ('A1', 'b2''x')", {"a1", "b2'x"}),
+        ("FBillNo in ('A1', 'B2') and FQty > 0", {"a1", "b2"}),
+        ("FBillNo in ('A1', 'B2') and FBillNo in ('b2', 'C3')", {"b2"}),
+        ("FBillNo = 'A1' or (FBillNo = 'B2' and FQty = 1)", {"a1", "b2"}),
+        ("FBillNo = 'A1' and FBillNo = 'B2'", set()),
+        ("FBillNo = 'A1' or FQty = 1", None),
+        ("FBillNo in ('A1', 7)", None),
+        ("FBillNo = 7", None),
+        ("FBillNo = '2025-11-01'", None),
+        ("FBillNo <> 'A1'", None),
+        ("FBillNo not in ('A1')", None),
+        ("not FBillNo = 'A1'", None),
+        ("FBillNo like 'A1'", None),
+        ("FNumber = 'A1'", None),
+        ("", None),
+    ],
+)
+def test_texts_name_what_a_matching_row_can_hold_only_where_the_filter_pins_it(
+    text: str, expected: set[str] | None
+) -> None:
+    texts = parse_filter(text).texts("FBillNo")
+    assert texts == (None if expected is None else frozenset(expected))
+
+
+def test_every_row_a_pinned_filter_matches_holds_one_of_its_texts() -> None:
+    for text in ["FNumber in ('g2001-01', 'AG3001_01')", "FNumber = 'A1001-01' or FNumber = 'x'' or ''1''=''1'"]:
+        row_filter = parse_filter(text)
+        pinned = row_filter.texts("fnumber")
+        assert pinned is not None
+        assert {row["fnumber"].casefold() for row in ROWS if row_filter(row)} <= pinned
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "FNumber = ",
