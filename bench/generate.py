@@ -388,5 +388,5 @@ def generate(
 
 
 def decode(pages: list[bytes]) -> list[list[dict]]:
-    """What the connector hands over: each page's `datas`, as Python dicts."""
+    """The baseline's JSON decoding: each page's `datas` as Python dicts, as json.loads gives them."""
     return [json.loads(page)["data"]["datas"] for page in pages]

@@ -1,11 +1,11 @@
 """Transform throughput (issue 5, benchmark 1): the project's Polars path against a per-record baseline.
 
-Generates N outbound lines and N return lines as Jushuitan pages (JSON bytes, as the connector hands
-them over), then times pages → frames → validation (pandera) → mapping → Kingdee models → BatchSave
-bodies, and the same with bench/baseline.py. Each starts with its own JSON decoding, timed and printed
-apart: Polars reading the page bytes for the project, json.loads into dicts for the baseline. Both must
-produce the same bodies (every bill compared as parsed JSON) and hold and warn the same lines for the
-same rules, or the script fails.
+Generates N outbound lines and N return lines as Jushuitan pages (JSON bytes, what
+connectors.jushuitan.page_body gives for a page that is a whole answer), then times pages → frames →
+validation (pandera) → mapping → Kingdee models → BatchSave bodies, and the same with bench/baseline.py.
+Each starts with its own JSON decoding, timed and printed apart: Polars reading the page bytes for the
+project, json.loads into dicts for the baseline. Both must produce the same bodies (every bill compared
+as parsed JSON) and hold and warn the same lines for the same rules, or the script fails.
 
     .venv/bin/python -m bench.transform [--lines 1000000]
 
