@@ -99,14 +99,11 @@ def failing_rows(indexed: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
     return pl.Series(ROW, [], dtype=pl.UInt32)
 
 
-def broken_rules(indexed: pl.DataFrame, rules: Sequence[Rule], rows: pl.Series, document: pl.Expr) -> pl.DataFrame:
-    """(ROW, rule_id) for each rule each of `rows` breaks, worked out on the documents of those rows."""
-    documents = indexed[rows].select(document).to_series()
-    outcomes = indexed.filter(document.is_in(documents.implode(), nulls_equal=True)).select(
-        ROW, *[rule.passes.fill_null(False).alias(rule.id) for rule in rules]
-    )
+def broken_rules(scope: pl.DataFrame, rules: Sequence[Rule], rows: pl.Series) -> pl.DataFrame:
+    """(ROW, rule_id) for each rule each of `rows` breaks; `scope` holds every line of their documents."""
     return (
-        outcomes.filter(pl.col(ROW).is_in(rows.implode()))
+        scope.select(ROW, *[rule.passes.fill_null(False).alias(rule.id) for rule in rules])
+        .filter(pl.col(ROW).is_in(rows.implode()))
         .unpivot(index=ROW, variable_name="rule_id", value_name="passes")
         .filter(~pl.col("passes"))
         .select(ROW, "rule_id")
@@ -125,13 +122,15 @@ def split_valid_held(
 ) -> Split:
     """Split `frame` (one row per line) by `rules`; `document`/`line` render the keys shown to analysts.
 
-    Reasons are worked out for the failing rows only, and the lines of held documents found by their key:
-    a clean frame costs the check and one filter.
+    Reasons are worked out on the documents of the failing rows only (the scope), which are also the only
+    documents that can be held: a clean frame costs the check and one filter.
     """
     indexed = frame.with_row_index(ROW)
     document = document.cast(pl.String)
     rows = failing_rows(indexed, rules)
-    failures = broken_rules(indexed, rules, rows, document)
+    # nulls_equal: lines of documents without a number are held too (doc.id_missing), never let through.
+    scope = indexed.filter(document.is_in(indexed[rows].select(document).to_series().implode(), nulls_equal=True))
+    failures = broken_rules(scope, rules, rows)
     keys = (document, line, shop_id, shop_name, sku_id)
     context = [expr.cast(pl.String).alias(name) for name, expr in zip(CONTEXT, keys, strict=True)]
     failing = indexed[rows]
@@ -158,27 +157,21 @@ def split_valid_held(
     holding = explained.filter(pl.col("severity") == "hold")
     warnings = explained.filter(pl.col("severity") == "warn").drop(ROW)
 
-    # nulls_equal: lines of documents without a number are held too (doc.id_missing), never let through.
-    in_held_document = frame.select(document.is_in(holding["document"].implode(), nulls_equal=True)).to_series()
-    associated = (
-        indexed.filter(in_held_document)
-        .join(holding, on=ROW, how="anti")
-        .select(
-            pl.col(ROW),
-            *context,
-            pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
-            pl.lit("hold").alias("severity"),
-            pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
-            pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
-            pl.lit(None, pl.String).alias("field"),
-            pl.lit(None, pl.String).alias("value"),
-            pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", document, document).alias(
-                "message"
-            ),
-            pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
-        )
+    held_lines = scope.filter(document.is_in(holding["document"].implode(), nulls_equal=True))
+    associated = held_lines.join(holding, on=ROW, how="anti").select(
+        pl.col(ROW),
+        *context,
+        pl.lit(HELD_WITH_DOCUMENT["rule_id"]).alias("rule_id"),
+        pl.lit("hold").alias("severity"),
+        pl.lit(HELD_WITH_DOCUMENT["label_zh"]).alias("label_zh"),
+        pl.lit(HELD_WITH_DOCUMENT["label_en"]).alias("label_en"),
+        pl.lit(None, pl.String).alias("field"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.format("单据 {} 的其他行被拦截 / another line of document {} was held", document, document).alias("message"),
+        pl.lit(HELD_WITH_DOCUMENT["hint"]).alias("hint"),
     )
     held = pl.concat([holding, associated]).sort(ROW, maintain_order=True).drop(ROW)
+    in_held_document = pl.repeat(False, frame.height, eager=True).scatter(held_lines[ROW], True)
     return Split(valid=frame.filter(~in_held_document), held=held, warnings=warnings)
 
 
