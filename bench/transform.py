@@ -3,14 +3,16 @@
 Generates N outbound lines and N return lines as Jushuitan pages (JSON bytes, what
 connectors.jushuitan.page_body gives for a page that is a whole answer), then times pages → frames →
 validation (pandera) → mapping → Kingdee models → BatchSave bodies, and the same with bench/baseline.py.
-Each starts with its own JSON decoding, timed and printed apart: Polars reading the page bytes for the
-project, json.loads into dicts for the baseline. Both must produce the same bodies (every bill compared
-as parsed JSON) and hold and warn the same lines for the same rules, or the script fails.
+The flow's connector decodes every answer with json.loads (it needs the paging fields and keeps the rows):
+that is the baseline's starting point, timed and printed apart. The project's path then has Polars read
+the same answer's bytes (page_body) — a second decoding the flow pays, so it counts in the project's time
+and is also shown apart. Both must produce the same bodies (every bill compared as parsed JSON) and hold
+and warn the same lines for the same rules, or the script fails.
 
     .venv/bin/python -m bench.transform [--lines 1000000]
 
 Ends with `RESULT transform speedup=<x> seconds=<s> baseline_seconds=<s> lines=<n>`, where `seconds`
-is the project's path for both syncs, JSON decoding excluded.
+is the project's path for both syncs (json.loads excluded, Polars' decoding included).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from transforms.mappings import SchemeConfig
 from transforms.validation import Split
 
 BATCH_SIZE = 100  # bills per BatchSave body, KINGDEE_BATCH_SIZE's default
-DECODING = "JSON decoding"  # timed apart from the project's total
+DECODING = "Polars decoding"  # counted in the project's total, and shown apart
 
 
 def batch_bodies(form_id: str, bills: pl.DataFrame, batch_size: int = BATCH_SIZE) -> list[bytes]:
@@ -74,8 +76,9 @@ class Timings:
 
     @property
     def total(self) -> float:
-        """Every step but the JSON decoding."""
-        return sum(seconds for name, seconds in self.steps.items() if name != DECODING)
+        """Every step, Polars' decoding of the page bytes included: the flow pays it on top of the connector's
+        json.loads (which it needs for paging and which the baseline's dicts come from)."""
+        return sum(self.steps.values())
 
 
 def project_outbound(pages: list[bytes], data: BenchData, config: SchemeConfig, clock: Timings) -> Output:
@@ -218,11 +221,10 @@ def main(argv: list[str] | None = None) -> None:
     ]
     polars_threads = pl.thread_pool_size()
     for run in runs:
-        steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items() if name != DECODING)
+        steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items())
         print(
             f"{run.name}: {run.lines:,} lines, {run.bills:,} bills, {run.held_documents:,} documents held; "
-            f"JSON decoding (apart): json.loads {run.decode_seconds:.2f} s, "
-            f"Polars {run.project.steps[DECODING]:.2f} s; "
+            f"json.loads (apart, both need it) {run.decode_seconds:.2f} s; "
             f"project {run.project.total:.2f} s ({steps}); "
             f"baseline {run.baseline_seconds:.2f} s; {run.baseline_seconds / run.project.total:.1f}x; "
             f"identical bills: yes; identical bytes: {'yes' if run.identical_bytes else 'no'}"
@@ -232,8 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = sum(run.lines for run in runs)
     loads, polars = sum(r.decode_seconds for r in runs), sum(r.project.steps[DECODING] for r in runs)
     print(
-        f"polars threads: {polars_threads}; JSON decoding in all: json.loads (baseline) {loads:.2f} s, "
-        f"Polars (project) {polars:.2f} s"
+        f"polars threads: {polars_threads}; json.loads in all (apart) {loads:.2f} s; of the project's "
+        f"{seconds:.2f} s, Polars decoding the page bytes {polars:.2f} s (without it: {seconds - polars:.2f} s, "
+        f"{baseline_seconds / (seconds - polars):.1f}x)"
     )
     print(
         f"RESULT transform speedup={baseline_seconds / seconds:.1f} seconds={seconds:.2f} "
