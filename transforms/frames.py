@@ -40,16 +40,36 @@ REFUND_PAGE = page_schema(REFUND_DOC_FIELDS, REFUND_LINE_FIELDS)
 RECEIVED_PAGE = page_schema(RECEIVED_DOC_FIELDS)
 
 
+PAGES_PER_CALL = 20  # the JSON reader's working memory grows with what one call reads (see decode_pages)
+
+
 def decode_pages(pages: Iterable[bytes], schema: pl.Struct) -> pl.DataFrame:
     """The JSON decoding: page bodies (JSON objects with `data.datas`, as the API answers) → one row per
     page, read by Polars with `schema`. If a page does not fit it (a list or object where a value belongs,
-    a line that is not an object, NaN as a bare word), the pages are cleaned to fit it first."""
-    bodies = pl.Series("page", list(pages), dtype=pl.Binary).cast(pl.String)
+    a line that is not an object, NaN as a bare word), the pages are cleaned to fit it first.
+
+    Read PAGES_PER_CALL pages a call, the calls side by side: one call over 5,000 pages (a million lines)
+    touched 3.3 GB of fresh memory and took 2.8 s, small calls 0.8 s.
+    """
+    bodies = list(pages)
     try:
-        return bodies.str.json_decode(schema).struct.unnest()
+        return _read(bodies, schema)
     except pl.exceptions.ComputeError:
-        cleaned = [json.dumps(_fit(json.loads(body), schema), ensure_ascii=False) for body in bodies]
-        return pl.Series("page", cleaned, dtype=pl.String).str.json_decode(schema).struct.unnest()
+        return _read(
+            [json.dumps(_fit(json.loads(body), schema), ensure_ascii=False).encode() for body in bodies], schema
+        )
+
+
+def _read(bodies: Sequence[bytes], schema: pl.Struct) -> pl.DataFrame:
+    calls = [
+        pl.LazyFrame({"page": pl.Series(bodies[start : start + PAGES_PER_CALL], dtype=pl.Binary)}).select(
+            pl.col("page").cast(pl.String).str.json_decode(schema).struct.unnest()
+        )
+        for start in range(0, len(bodies), PAGES_PER_CALL)
+    ]
+    if not calls:
+        return pl.DataFrame(schema=schema.to_schema())
+    return pl.concat(calls, rechunk=False).collect()
 
 
 def _fit(value: Any, dtype: pl.DataType) -> Any:
