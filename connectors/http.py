@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,15 +93,20 @@ class RateLimiter:
                 calls = self._calls.setdefault(key, deque())
                 while calls and calls[0] <= now - longest:
                     calls.popleft()
-                wait = 0.0
-                for max_calls, window in self.limits:
-                    in_window = [t for t in calls if t > now - window]
-                    if len(in_window) >= max_calls:
-                        wait = max(wait, in_window[-max_calls] + window - now)
+                wait = self._wait(calls, now)
                 if wait <= 0:
                     calls.append(now)
                     return
             self.sleep(wait)
+
+    def _wait(self, calls: Collection[float], now: float) -> float:
+        """How long until one more call fits every limit, given the earlier calls' times (oldest first)."""
+        wait = 0.0
+        for max_calls, window in self.limits:
+            in_window = [t for t in calls if t > now - window]
+            if len(in_window) >= max_calls:
+                wait = max(wait, in_window[-max_calls] + window - now)
+        return wait
 
 
 @dataclass
@@ -118,9 +123,12 @@ class SharedRateLimiter(RateLimiter):
     path: Path = field(kw_only=True)
     margin_seconds: float = field(default=0.1, kw_only=True)
 
+    def __post_init__(self) -> None:
+        self.limits = tuple((max_calls, window + self.margin_seconds) for max_calls, window in self.limits)
+
     def acquire(self, key: Hashable) -> None:
         name = "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
-        longest = max((window for _, window in self.limits), default=0.0) + self.margin_seconds
+        longest = max((window for _, window in self.limits), default=0.0)
         while True:
             with _locked(self.path) as handle:
                 now = self.clock()
@@ -131,17 +139,12 @@ class SharedRateLimiter(RateLimiter):
                     if (kept := [t for t in times if now - longest < t <= now])
                 }
                 calls = state.get(name, [])
-                wait = max((self._wait(calls, now, n, window) for n, window in self.limits), default=0.0)
+                wait = self._wait(calls, now)
                 if wait <= 0:
                     state[name] = [*calls, now]
                     _write(handle, state)
                     return
             self.sleep(wait)
-
-    def _wait(self, calls: list[float], now: float, max_calls: int, window: float) -> float:
-        window += self.margin_seconds
-        in_window = [t for t in calls if t > now - window]
-        return in_window[-max_calls] + window - now if len(in_window) >= max_calls else 0.0
 
 
 @contextmanager
