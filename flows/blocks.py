@@ -9,6 +9,8 @@ settings and the token file, so development and tests need no Prefect server.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal, Self
 
 import typer
@@ -17,6 +19,7 @@ from pydantic import Field, SecretStr
 
 from connectors.jushuitan import JushuitanClient
 from connectors.jushuitan.tokens import Token
+from connectors.kingdee import KingdeeClient
 from connectors.settings import SANDBOX_JST_URL, SANDBOX_KINGDEE_URL, JushuitanSettings, KingdeeSettings
 
 log = logging.getLogger("flows")
@@ -155,6 +158,14 @@ class BlockTokenStore:
             expires_at=token.expires_at,
         )
         state.save(self.name, overwrite=True)
+
+
+@contextmanager
+def open_clients(name: str = BLOCK_NAME) -> Iterator[tuple[JushuitanClient, KingdeeClient]]:
+    """Both clients of a flow run, with the credentials `connector_settings` finds."""
+    jst_settings, kingdee_settings = connector_settings(name)
+    with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
+        yield jst, kingdee
 
 
 def jushuitan_client(settings: JushuitanSettings) -> JushuitanClient:

@@ -26,7 +26,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
-from flows.blocks import connector_settings, jushuitan_client
+from flows.blocks import open_clients
 from flows.common import SHANGHAI, load_master_data, now_shanghai
 from flows.outbound import NEVER_BOOKED
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
@@ -547,8 +547,7 @@ def check_mappings(since: datetime | None = None, until: datetime | None = None)
     system; the report folder holds report.xlsx and report.html."""
     start, end = check_period(since, until)
     settings = SyncSettings()
-    jst_settings, kingdee_settings = connector_settings()
-    with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
+    with open_clients() as (jst, kingdee):
         master = load_master_data(kingdee, settings)
         view = read_jushuitan(jst, start, end)
         held, held_totals = held_in_period(view, master, settings.scheme())

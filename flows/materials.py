@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import Filter, KingdeeClient
-from flows.blocks import connector_settings, jushuitan_client
+from flows.blocks import open_clients
 from flows.common import (
     FAILED,
     SHANGHAI,
@@ -86,8 +86,7 @@ def sync_materials(
     settings = SyncSettings()
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
-        jst_settings, kingdee_settings = connector_settings()
-        with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
+        with open_clients() as (jst, kingdee):
             window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
             retried = documents or ledger.pending(SYNC)
             materials = fetch_materials(kingdee, window, retried, settings)

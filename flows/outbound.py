@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
-from flows.blocks import connector_settings, jushuitan_client
+from flows.blocks import open_clients
 from flows.common import (
     RunWindow,
     advance_watermark,
@@ -96,8 +96,7 @@ def sync_outbound(
     settings = SyncSettings()
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
-        jst_settings, kingdee_settings = connector_settings()
-        with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
+        with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
             retried = documents or ledger.pending(SYNC)

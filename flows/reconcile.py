@@ -26,7 +26,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
-from flows.blocks import connector_settings, jushuitan_client
+from flows.blocks import open_clients
 from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
 from flows.report_files import ReportSheet, md_text, write_report
 from flows.reports import report_dir
@@ -338,8 +338,7 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
         raise ValueError(f"until ({until}) must be after since ({since})")
     settings = SyncSettings()
     chosen = [KINDS[name] for name in dict.fromkeys(kinds or KINDS)]
-    jst_settings, kingdee_settings = connector_settings()
-    with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
+    with open_clients() as (jst, kingdee):
         master = load_master_data(kingdee, settings)
         results = [reconcile_kind(jst, kingdee, master, settings, kind, start, end) for kind in chosen]
     folder = publish(results, start, end, settings.reports_dir)
