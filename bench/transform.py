@@ -1,18 +1,17 @@
 """Transform throughput (issue 5, benchmark 1): the project's Polars path against a per-record baseline.
 
-Generates N outbound lines and N return lines as Jushuitan pages (JSON bytes, what
-connectors.jushuitan.page_body gives for a page that is a whole answer), then times pages → frames →
-validation (pandera) → mapping → Kingdee models → BatchSave bodies, and the same with bench/baseline.py.
-The flow's connector decodes every answer with json.loads (it needs the paging fields and keeps the rows):
-that is the baseline's starting point, timed and printed apart. The project's path then has Polars read
-the same answer's bytes (page_body) — a second decoding the flow pays, so it counts in the project's time
-and is also shown apart. Both must produce the same bodies (every bill compared as parsed JSON) and hold
-and warn the same lines for the same rules, or the script fails.
+Generates N outbound lines and N return lines as Jushuitan answers (JSON bytes), then times answers →
+frames → validation (pandera) → mapping → Kingdee models → BatchSave bodies, and the same with
+bench/baseline.py. JSON decoding is timed and printed apart, as the issue asks: for the project, what the
+flow does — the connector reads each answer's code, paging fields and row ids (`read_list_answer`, or
+json.loads for an answer Polars will not read) and Polars reads the rows from the same bytes
+(`decode_pages`); for the baseline, json.loads of each answer. Both must produce the same bodies (every
+bill compared as parsed JSON) and hold and warn the same lines for the same rules, or the script fails.
 
     .venv/bin/python -m bench.transform [--lines 1000000]
 
-Ends with `RESULT transform speedup=<x> seconds=<s> baseline_seconds=<s> lines=<n>`, where `seconds`
-is the project's path for both syncs (json.loads excluded, Polars' decoding included).
+Ends with `RESULT transform speedup=<x> seconds=<s> baseline_seconds=<s> lines=<n>`: both syncs, JSON
+decoding excluded on both sides; the ratio with decoding included on both sides is printed above it.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ import polars as pl
 from bench import baseline
 from bench.baseline import Output
 from bench.generate import BenchData, decode, generate
+from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
+from connectors.jushuitan.paging import page_body, read_list_answer
 from connectors.kingdee.client import batch_save_body
 from flows.common import chunks
 from transforms import outbound, returns
@@ -47,7 +48,8 @@ from transforms.mappings import SchemeConfig
 from transforms.validation import Split
 
 BATCH_SIZE = 100  # bills per BatchSave body, KINGDEE_BATCH_SIZE's default
-DECODING = "Polars decoding"  # counted in the project's total, and shown apart
+READING = "connector reading"  # JSON decoding, apart
+DECODING = "Polars decoding"  # JSON decoding, apart
 
 
 def batch_bodies(form_id: str, bills: pl.DataFrame, batch_size: int = BATCH_SIZE) -> list[bytes]:
@@ -75,13 +77,33 @@ class Timings:
         self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - start
 
     @property
+    def decoding(self) -> float:
+        return self.steps.get(READING, 0.0) + self.steps.get(DECODING, 0.0)
+
+    @property
     def total(self) -> float:
-        """Every step, Polars' decoding of the page bytes included: the flow pays it on top of the connector's
-        json.loads (which it needs for paging and which the baseline's dicts come from)."""
-        return sum(self.steps.values())
+        """Every step but the JSON decoding."""
+        return sum(self.steps.values()) - self.decoding
 
 
-def project_outbound(pages: list[bytes], data: BenchData, config: SchemeConfig, clock: Timings) -> Output:
+def connector_read(answers: list[bytes], id_key: str) -> list[bytes]:
+    """What JushuitanClient does with each list answer before the flow sees it (its HTTP aside): Polars
+    reads the code, paging fields and row ids; an answer it will not read (NaN as a bare word) is decoded
+    whole with json.loads. The flow then hands each page's bytes on (page_body)."""
+    pages = []
+    for answer in answers:
+        data = read_list_answer(answer, id_key)
+        if data is None:
+            json.loads(answer)  # the client's fallback; the page is then that answer, as it arrived
+            pages.append(answer)
+        else:
+            pages.append(page_body(data["datas"]))
+    return pages
+
+
+def project_outbound(answers: list[bytes], data: BenchData, config: SchemeConfig, clock: Timings) -> Output:
+    with clock.step(READING):
+        pages = connector_read(answers, OUTBOUND.id_key)
     with clock.step(DECODING):
         decoded = decode_pages(pages, OUTBOUND_PAGE)
     with clock.step("frames"):
@@ -94,8 +116,11 @@ def project_outbound(pages: list[bytes], data: BenchData, config: SchemeConfig, 
 
 
 def project_returns(
-    pages: list[bytes], receipts: list[bytes], data: BenchData, config: SchemeConfig, clock: Timings
+    answers: list[bytes], receipt_answers: list[bytes], data: BenchData, config: SchemeConfig, clock: Timings
 ) -> Output:
+    with clock.step(READING):
+        pages = connector_read(answers, REFUNDS.id_key)
+        receipts = connector_read(receipt_answers, RECEIVED.id_key)
     with clock.step(DECODING):
         decoded = decode_pages(pages, REFUND_PAGE)
         decoded_receipts = decode_pages(receipts, RECEIVED_PAGE)
@@ -224,19 +249,21 @@ def main(argv: list[str] | None = None) -> None:
         steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items())
         print(
             f"{run.name}: {run.lines:,} lines, {run.bills:,} bills, {run.held_documents:,} documents held; "
-            f"json.loads (apart, both need it) {run.decode_seconds:.2f} s; "
-            f"project {run.project.total:.2f} s ({steps}); "
+            f"baseline's json.loads (apart) {run.decode_seconds:.2f} s; "
+            f"project {run.project.total:.2f} s without decoding ({steps}); "
             f"baseline {run.baseline_seconds:.2f} s; {run.baseline_seconds / run.project.total:.1f}x; "
             f"identical bills: yes; identical bytes: {'yes' if run.identical_bytes else 'no'}"
         )
     seconds = sum(run.project.total for run in runs)
     baseline_seconds = sum(run.baseline_seconds for run in runs)
     lines = sum(run.lines for run in runs)
-    loads, polars = sum(r.decode_seconds for r in runs), sum(r.project.steps[DECODING] for r in runs)
+    loads, decoding = sum(r.decode_seconds for r in runs), sum(r.project.decoding for r in runs)
     print(
-        f"polars threads: {polars_threads}; json.loads in all (apart) {loads:.2f} s; of the project's "
-        f"{seconds:.2f} s, Polars decoding the page bytes {polars:.2f} s (without it: {seconds - polars:.2f} s, "
-        f"{baseline_seconds / (seconds - polars):.1f}x)"
+        f"polars threads: {polars_threads}; JSON decoding (apart): project {decoding:.2f} s "
+        f"(connector reading {sum(r.project.steps[READING] for r in runs):.2f}, Polars decoding "
+        f"{sum(r.project.steps[DECODING] for r in runs):.2f}), baseline json.loads {loads:.2f} s; "
+        f"with decoding on both sides: project {seconds + decoding:.2f} s, baseline {baseline_seconds + loads:.2f} s, "
+        f"{(baseline_seconds + loads) / (seconds + decoding):.1f}x"
     )
     print(
         f"RESULT transform speedup={baseline_seconds / seconds:.1f} seconds={seconds:.2f} "

@@ -12,7 +12,7 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -35,6 +35,7 @@ from connectors.jushuitan.paging import (
     as_bool,
     chunks,
     page_index_pages,
+    read_list_answer,
     rows_of,
     shanghai_windows,
     start_ts_pages,
@@ -45,7 +46,7 @@ from connectors.settings import JushuitanSettings
 
 log = logging.getLogger("connectors.jushuitan")
 
-Page = list[dict[str, Any]]
+Page = Sequence[dict[str, Any]]
 
 INIT_TOKEN_PATH = "/openWeb/auth/getInitToken"
 REFRESH_TOKEN_PATH = "/openWeb/auth/refreshToken"
@@ -70,6 +71,7 @@ WAREHOUSES = _Endpoint("/open/wms/partner/query", "wms_co_id", 30)
 OUTBOUND = _Endpoint("/open/orders/out/simple/query", "io_id", 50)
 REFUNDS = _Endpoint("/open/refund/single/query", "as_id", 50)
 RECEIVED = _Endpoint("/open/aftersale/received/query", "io_id", 50)
+_LIST_ID_KEYS = {endpoint.path: endpoint.id_key for endpoint in (SHOPS, WAREHOUSES, OUTBOUND, REFUNDS, RECEIVED)}
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class JushuitanClient:
                 log.warning("%s: HTTP %s, retrying", path, status)
                 raise RetryableError(failed)
             raise failed
+        if path in _LIST_ID_KEYS and (listed := read_list_answer(response.content, _LIST_ID_KEYS[path])) is not None:
+            return listed
         try:
             envelope = response.json()
         except ValueError:

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -150,6 +151,57 @@ def test_pages_come_with_the_bytes_they_arrived_in() -> None:
     (page,) = client.outbound_pages(modified_begin=start, modified_end=start + timedelta(hours=1))
     assert page == [{"io_id": 1, "ts": 5, "qty": 2.5}]
     assert page_body(page) == body.encode()
+
+
+def _answers(*bodies: str) -> Handler:
+    """Page n of every walk answers bodies[n - 1]."""
+    return lambda path, form: httpx.Response(200, text=bodies[json.loads(form["biz"])["page_index"] - 1])
+
+
+def _no_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a list answer was decoded into Python objects")
+
+    monkeypatch.setattr("connectors.jushuitan.paging.json", SimpleNamespace(loads=refuse, dumps=json.dumps))
+    monkeypatch.setattr(httpx.Response, "json", refuse)
+
+
+def test_list_answers_are_handed_on_without_decoding_their_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flows give the bytes to Polars: the client reads the paging fields and row ids, not the rows."""
+    first = '{"code":0,"data":{"data_count":"3","has_next":true,"datas":[{"io_id":1,"ts":5},{"io_id":2.0,"ts":6}]}}'
+    last = '{"code":0,"msg":"ok","data":{"data_count":3,"has_next":false,"datas":[{"io_id":"3","ts":"7","qty":1}]}}'
+    client, platform, _ = make_client(_answers(first, last))
+    start = datetime(2026, 11, 20, 10)
+    with monkeypatch.context() as patched:
+        _no_json_loads(patched)
+        pages = list(client.outbound_pages(modified_begin=start, modified_end=start + timedelta(hours=1)))
+        assert [page_body(page) for page in pages] == [first.encode(), last.encode()]
+        assert [len(page) for page in pages] == [2, 1]
+    assert len(platform.requests) == 2
+    assert pages == [[{"io_id": 1, "ts": 5}, {"io_id": 2.0, "ts": 6}], [{"io_id": "3", "ts": "7", "qty": 1}]]
+
+
+def test_an_answer_polars_will_not_read_is_decoded_whole_and_repeats_meet_across_both_readings() -> None:
+    """NaN as a bare word (json.loads reads it, Polars does not) and an object where a value belongs: those
+    answers are decoded with json.loads, and a document id read either way is one document to the dedup."""
+    first = '{"code":0,"data":{"has_next":true,"datas":[{"io_id":1,"ts":5},{"io_id":2,"ts":6}]}}'
+    second = '{"code":0,"data":{"has_next":true,"datas":[{"io_id":2,"ts":6,"qty":NaN},{"io_id":4,"ts":1}]}}'
+    last = '{"code":0,"data":{"has_next":false,"datas":[{"io_id":"1","ts":"5"},{"io_id":{"x":5},"ts":8}]}}'
+    client, _, _ = make_client(_answers(first, second, last))
+    start = datetime(2026, 11, 20, 10)
+    pages = list(client.outbound_pages(modified_begin=start, modified_end=start + timedelta(hours=1)))
+    assert [[row["io_id"] for row in page] for page in pages] == [[1, 2], [4], [{"x": 5}]]
+    assert page_body(pages[0]) == first.encode()
+    assert json.loads(page_body(pages[1])) == {"data": {"datas": [{"io_id": 4, "ts": 1}]}}
+
+
+def test_an_error_answer_of_a_list_api_still_raises_its_error() -> None:
+    client, _, _ = make_client(
+        lambda path, form: httpx.Response(200, text='{"code":110,"msg":"no rights","data":null}')
+    )
+    start = datetime(2026, 11, 20, 10)
+    with pytest.raises(JushuitanPermissionError):
+        list(client.outbound_pages(modified_begin=start, modified_end=start + timedelta(hours=1)))
 
 
 # --- error mapping ----------------------------------------------------------------------------
