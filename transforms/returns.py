@@ -27,6 +27,9 @@ from transforms.validation import Rule, Split, split_valid_held, validate_target
 FORM_ID = "SAL_RETURNSTOCK"
 IN_SCOPE_STATUS = "Confirmed"
 RECEIVED_GOOD_STATUS = "SELLER_RECEIVED"
+# Line columns no rule, report or bill reads once the scope, the return time and the lot are settled
+# and the master data looked up: not copied into the frames the split and the models make.
+UNREAD = ("warehouse", "status", "good_status", "ts", "received_time", "shop_key", "warehouse_key", "name", "is_gift")
 
 
 def returns_rules() -> list[Rule]:
@@ -111,7 +114,7 @@ def map_returns(
         return_lot(pl.col("i_id").fill_null("")).alias("lot"),
     )
     split = split_valid_held(
-        enrich(returned, master).collect(),
+        enrich(returned, master).drop(UNREAD).collect(),
         returns_rules(),
         document=pl.col("as_id"),
         line=pl.col("asi_id"),
