@@ -39,15 +39,25 @@ def enrich(lines: pl.LazyFrame, master: MasterData) -> pl.LazyFrame:
     def looked_up(key: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
         return pl.col(key).replace_strict(keys, values, default=None, return_dtype=values.dtype)
 
-    return lines.with_columns(
-        looked_up("shop_key", shops["shop_id"], shops["customer_number"]).alias("customer_number"),
-        looked_up("warehouse_key", warehouses["wms_co_id"], warehouses["stock_number"]).alias("stock_number"),
-        pl.col("sku_id").is_in(materials["number"].implode()).fill_null(False).alias("material_known"),
-        looked_up("sku_id", materials["number"], materials["base_unit"]).alias("base_unit"),
-        looked_up("sku_id", materials["number"], materials["batch_managed"]).alias("batch_managed"),
-    ).with_columns(
-        pl.col("customer_number").is_in(master.customers["number"].implode()).fill_null(False).alias("customer_known"),
-        pl.col("stock_number").is_in(master.stocks["number"].implode()).fill_null(False).alias("stock_known"),
+    # The SKU is looked up once, as the material's position; its facts are then taken by position.
+    material = looked_up("sku_id", materials["number"], pl.int_range(materials.height, dtype=pl.UInt32, eager=True))
+    return (
+        lines.with_columns(
+            looked_up("shop_key", shops["shop_id"], shops["customer_number"]).alias("customer_number"),
+            looked_up("warehouse_key", warehouses["wms_co_id"], warehouses["stock_number"]).alias("stock_number"),
+            material.alias("__material"),
+        )
+        .with_columns(
+            pl.col("__material").is_not_null().alias("material_known"),
+            pl.lit(materials["base_unit"]).gather("__material").alias("base_unit"),
+            pl.lit(materials["batch_managed"]).gather("__material").alias("batch_managed"),
+            pl.col("customer_number")
+            .is_in(master.customers["number"].implode())
+            .fill_null(False)
+            .alias("customer_known"),
+            pl.col("stock_number").is_in(master.stocks["number"].implode()).fill_null(False).alias("stock_known"),
+        )
+        .drop("__material")
     )
 
 
