@@ -45,9 +45,8 @@ def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) 
     """Confirmed outbound lines → SAL_OUTSTOCK models; every other line is held with its reasons."""
     in_scope = pl.col("status") == IN_SCOPE_STATUS
     out_of_scope = lines.filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True)
-    enriched = enrich(lines.lazy().filter(in_scope), master).drop(UNREAD).collect()
     split = split_valid_held(
-        enriched,
+        enrich(lines.lazy().filter(in_scope), master).drop(UNREAD).collect(),
         outbound_rules(),
         document=pl.col("io_id"),
         line=pl.col("ioi_id"),
