@@ -44,7 +44,9 @@ class OutboundMapping:
 def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) -> OutboundMapping:
     """Confirmed outbound lines → SAL_OUTSTOCK models; every other line is held with its reasons."""
     in_scope = pl.col("status") == IN_SCOPE_STATUS
-    out_of_scope = lines.filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True)
+    out_of_scope = (
+        lines.lazy().filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True).collect()
+    )
     split = split_valid_held(
         enrich(lines.lazy().filter(in_scope), master).drop(UNREAD).collect(),
         outbound_rules(),

@@ -101,7 +101,9 @@ def map_returns(
     in_scope = ((pl.col("status") == IN_SCOPE_STATUS) & (pl.col("good_status") == RECEIVED_GOOD_STATUS)).fill_null(
         False
     )
-    out_of_scope = lines.filter(~in_scope).select("as_id", "status", "good_status").unique(maintain_order=True)
+    out_of_scope = (
+        lines.lazy().filter(~in_scope).select("as_id", "status", "good_status").unique(maintain_order=True).collect()
+    )
     received = lines.lazy().filter(in_scope)
     # r_qty ≤ 0 (or an after-sale with no goods lines at all): nothing came back, nothing to book.
     nothing_returned = (pl.col("returned_quantity") <= 0) | (pl.col("sku_id").is_null() & pl.col("r_qty").is_null())
