@@ -115,7 +115,8 @@ def _to_int(column: str) -> pl.Expr:
 
 
 def _to_bool(column: str) -> pl.Expr:
-    return pl.col(column).str.to_lowercase().is_in(["true", "1"])
+    # "true" in any case, or "1": matched in place rather than lower-casing a copy of every value first.
+    return pl.col(column).str.contains("(?i)^(?:true|1)$")
 
 
 def _replaced(documents: pl.DataFrame, key: str) -> pl.Series:
