@@ -115,7 +115,8 @@ def _to_int(column: str) -> pl.Expr:
 
 
 def _to_bool(column: str) -> pl.Expr:
-    return pl.col(column).str.to_lowercase().is_in(["true", "1"])
+    # "true" in any case, or "1": matched in place rather than lower-casing a copy of every value first.
+    return pl.col(column).str.contains("(?i)^(?:true|1)$")
 
 
 def _replaced(documents: pl.DataFrame, key: str) -> pl.Series:
@@ -138,13 +139,14 @@ def _replaced(documents: pl.DataFrame, key: str) -> pl.Series:
 def _latest_lines(pages: pl.DataFrame, key: str, document: list[pl.Expr], line: list[pl.Expr]) -> pl.DataFrame:
     """One row per line of the latest version of each document, with the `document` and `line` columns
     added (document ones computed once per document). Versions are dropped after the explode: filtering
-    lines is cheaper than filtering documents that hold their lines."""
+    lines is cheaper than filtering documents that hold their lines. doc_position and ts_value serve
+    only that choice: they are not written out on every line."""
     documents = _documents(pages).with_columns(_to_int("ts").alias("ts_value"), *document).collect()
     replaced = _replaced(documents, key)
     lines = _lines(documents.lazy()).with_columns(*line)
     if not replaced.is_empty():
         lines = lines.filter(~pl.col("doc_position").is_in(replaced.implode()))
-    return lines.collect()
+    return lines.drop("doc_position", "ts_value").collect()
 
 
 def outbound_lines(pages: pl.DataFrame) -> pl.DataFrame:

@@ -22,6 +22,9 @@ from transforms.validation import Rule, Split, split_valid_held, validate_target
 
 FORM_ID = "SAL_OUTSTOCK"
 IN_SCOPE_STATUS = "Confirmed"  # 已出库; WaitConfirm is not shipped yet, Cancelled/Delete never booked
+# Line columns no rule, report or bill reads once the scope is chosen and the master data looked up:
+# not copied into the frames the split and the models make.
+UNREAD = ("status", "ts", "shop_key", "warehouse_key", "i_id", "name", "is_gift")
 
 
 def outbound_rules() -> list[Rule]:
@@ -41,10 +44,11 @@ class OutboundMapping:
 def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) -> OutboundMapping:
     """Confirmed outbound lines → SAL_OUTSTOCK models; every other line is held with its reasons."""
     in_scope = pl.col("status") == IN_SCOPE_STATUS
-    out_of_scope = lines.filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True)
-    enriched = enrich(lines.lazy().filter(in_scope), master).collect()
+    out_of_scope = (
+        lines.lazy().filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True).collect()
+    )
     split = split_valid_held(
-        enriched,
+        enrich(lines.lazy().filter(in_scope), master).drop(UNREAD).collect(),
         outbound_rules(),
         document=pl.col("io_id"),
         line=pl.col("ioi_id"),

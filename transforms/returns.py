@@ -27,6 +27,9 @@ from transforms.validation import Rule, Split, split_valid_held, validate_target
 FORM_ID = "SAL_RETURNSTOCK"
 IN_SCOPE_STATUS = "Confirmed"
 RECEIVED_GOOD_STATUS = "SELLER_RECEIVED"
+# Line columns no rule, report or bill reads once the scope, the return time and the lot are settled
+# and the master data looked up: not copied into the frames the split and the models make.
+UNREAD = ("warehouse", "status", "good_status", "ts", "received_time", "shop_key", "warehouse_key", "name", "is_gift")
 
 
 def returns_rules() -> list[Rule]:
@@ -98,7 +101,9 @@ def map_returns(
     in_scope = ((pl.col("status") == IN_SCOPE_STATUS) & (pl.col("good_status") == RECEIVED_GOOD_STATUS)).fill_null(
         False
     )
-    out_of_scope = lines.filter(~in_scope).select("as_id", "status", "good_status").unique(maintain_order=True)
+    out_of_scope = (
+        lines.lazy().filter(~in_scope).select("as_id", "status", "good_status").unique(maintain_order=True).collect()
+    )
     received = lines.lazy().filter(in_scope)
     # r_qty ≤ 0 (or an after-sale with no goods lines at all): nothing came back, nothing to book.
     nothing_returned = (pl.col("returned_quantity") <= 0) | (pl.col("sku_id").is_null() & pl.col("r_qty").is_null())
@@ -111,7 +116,7 @@ def map_returns(
         return_lot(pl.col("i_id").fill_null("")).alias("lot"),
     )
     split = split_valid_held(
-        enrich(returned, master).collect(),
+        enrich(returned, master).drop(UNREAD).collect(),
         returns_rules(),
         document=pl.col("as_id"),
         line=pl.col("asi_id"),

@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 
+from transforms import documents
 from transforms.documents import nest_bills, ref
 
 
@@ -47,3 +48,24 @@ def test_models_are_the_bytes_json_dumps_writes():
         ("B1", 2, dumps({**first, "FEntity": entries})),
         ('B"2', 1, dumps({**second, "FEntity": other})),
     ]
+
+
+def test_bills_written_in_slices_are_the_bills_written_at_once(monkeypatch):
+    lines = pl.DataFrame({"bill": ["A", "A", "B", "C", "C", "C", "D"], "qty": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
+    spread = pl.DataFrame({"bill": ["A", "B", "A", "C"], "qty": [1.0, 2.0, 3.0, 4.0]})  # A's lines apart
+
+    def nest(frame: pl.DataFrame) -> pl.DataFrame:
+        return nest_bills(
+            frame,
+            bill_no=pl.col("bill"),
+            header={"FBillNo": pl.col("bill")},
+            entry={"FRealQty": pl.col("qty")},
+            carry={"lines": pl.len()},
+        )
+
+    whole = nest(lines), nest(spread)
+    monkeypatch.setattr(documents, "LINES_PER_SLICE", 2)
+    assert documents._slices(lines["bill"], 2) == [(0, 2), (2, 4), (6, 1)]  # cut where a bill begins
+    assert documents._slices(spread["bill"], 2) == [(0, 4)]  # a bill is never cut in two
+    assert nest(lines).equals(whole[0]) and nest(spread).equals(whole[1])
+    assert whole[1].select("bill_no", "lines").rows() == [("A", 2), ("B", 1), ("C", 1)]
