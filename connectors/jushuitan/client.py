@@ -198,7 +198,7 @@ class JushuitanClient:
                 log.warning("%s: HTTP %s, retrying", path, status)
                 raise RetryableError(failed)
             raise failed
-        if path in _LIST_ID_KEYS and (listed := read_list_answer(response.content, _LIST_ID_KEYS[path])) is not None:
+        if (id_key := _LIST_ID_KEYS.get(path)) and (listed := read_list_answer(response.content, id_key)) is not None:
             return listed
         try:
             envelope = response.json()

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -89,8 +89,8 @@ class Rows(Sequence[dict[str, Any]]):
     """The rows of one answer's `data.datas`, with the answer's bytes as they arrived (`body`).
 
     The client reads a list answer without decoding its rows (`read_list_answer`): the flows hand the
-    bytes to Polars, which decodes them once, so the dicts are decoded only if something asks for them
-    (a caller reading rows, a dedup that drops a repeat). Compares equal to a list of the same rows.
+    bytes to Polars, so the dicts are decoded only if something asks for them (a caller reading rows,
+    a dedup that drops a repeat). Compares equal to a list of the same rows.
     """
 
     def __init__(self, rows: list[dict[str, Any]] | None, body: bytes | None = None) -> None:
@@ -112,12 +112,12 @@ class Rows(Sequence[dict[str, Any]]):
         return self._keys[1]
 
     def dicts(self) -> list[dict[str, Any]]:
-        if self._rows is None:
-            self._rows = json.loads(self.body or b"")["data"]["datas"]
+        if self._rows is None:  # unread: the body is the whole answer
+            self._rows = json.loads(cast(bytes, self.body))["data"]["datas"]
         return self._rows
 
     def __len__(self) -> int:
-        return len(self._rows) if self._rows is not None or self._keys is None else len(self._keys[1])
+        return len(self.dicts()) if self._keys is None else len(self._keys[1])  # keys, once known, count the rows
 
     def __getitem__(self, index: Any) -> Any:
         return self.dicts()[index]
