@@ -181,6 +181,7 @@ class Case:
     concurrency: int = 2
     pages_in_flight: int = 2
     pages_per_group: int = 20
+    max_pages_per_group: int | None = None  # None: the flows' default (groups grow when mapping binds)
     batch_size: int = 100
 
     def emulators(self) -> Emulators:
@@ -195,7 +196,8 @@ class Case:
         )
 
     def env(self) -> dict[str, str]:
-        return {
+        most = {} if self.max_pages_per_group is None else {"SYNC_MAX_PAGES_PER_GROUP": str(self.max_pages_per_group)}
+        return most | {
             "JST_CALLS_PER_SECOND": str(self.calls_per_second),
             "JST_CALLS_PER_MINUTE": str(self.calls_per_minute),
             "JST_PAGES_IN_FLIGHT": str(self.pages_in_flight),

@@ -34,6 +34,7 @@ from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
 from connectors.jushuitan.paging import page_body, read_list_answer
 from connectors.kingdee.client import batch_save_body
 from flows.common import chunks
+from flows.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.frames import (
     OUTBOUND_PAGE,
@@ -134,6 +135,20 @@ def project_returns(
     return Output(bodies, *reasons(mapping.split))
 
 
+def in_groups(pages: list, size: int) -> list[list]:
+    """The pages as the flows map them when mapping binds: groups of max_pages_per_group pages
+    (flows.pipeline.page_groups), each mapped and batched on its own."""
+    return [pages[start : start + size] for start in range(0, len(pages), size)]
+
+
+def merged(outputs: list[Output]) -> Output:
+    return Output(
+        [body for output in outputs for body in output.bodies],
+        set().union(*(output.held for output in outputs)),
+        set().union(*(output.warnings for output in outputs)),
+    )
+
+
 def differences(project: Output, reference: Output, limit: int = 5) -> list[str]:
     """Where two outputs disagree: bills (as parsed JSON, in order), then held and warned lines."""
     found: list[str] = []
@@ -177,6 +192,7 @@ def run_sync(
     name: str,
     lines: int,
     pages: list[bytes],
+    group_size: int,
     project: Callable[[list[bytes], Timings], Output],
     reference: Callable[[list[list[dict]]], Output],
 ) -> SyncRun:
@@ -189,9 +205,9 @@ def run_sync(
     gc.freeze()
     try:
         clock = Timings()
-        ours = project(pages, clock)
+        ours = merged([project(group, clock) for group in in_groups(pages, group_size)])
         start = time.perf_counter()
-        theirs = reference(decoded)
+        theirs = merged([reference(group) for group in in_groups(decoded, group_size)])
         baseline_seconds = time.perf_counter() - start
     finally:
         gc.unfreeze()
@@ -215,6 +231,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines per sync (4 per document)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--pages-per-group",
+        type=int,
+        default=SyncSettings().max_pages_per_group,
+        help="pages mapped together (default: the flows' max_pages_per_group, the group size when mapping binds)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -233,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
             "outbound",
             data.outbound_lines,
             data.outbound_pages,
+            args.pages_per_group,
             lambda pages, clock: project_outbound(pages, data, config, clock),
             lambda pages: baseline.outbound(pages, data.master, config),
         ),
@@ -240,11 +263,17 @@ def main(argv: list[str] | None = None) -> None:
             "returns",
             data.refund_lines,
             data.refund_pages,
+            args.pages_per_group,
             lambda pages, clock: project_returns(pages, data.received_pages, data, config, clock),
             lambda pages: baseline.returns(pages, receipts, data.master, config),
         ),
     ]
     polars_threads = pl.thread_pool_size()
+    print(
+        f"pages mapped {args.pages_per_group} at a time, as the flows map them when mapping binds: "
+        f"{len(in_groups(data.outbound_pages, args.pages_per_group))} outbound groups, "
+        f"{len(in_groups(data.refund_pages, args.pages_per_group))} return groups"
+    )
     for run in runs:
         steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items())
         print(

@@ -105,7 +105,9 @@ def sync_outbound(
             )
             groups = (
                 map_outbound_group(pages, master, settings.scheme(), kingdee)
-                for pages in page_groups(outbound_pages(jst, window, retried), settings.pages_per_group)
+                for pages in page_groups(
+                    outbound_pages(jst, window, retried), settings.pages_per_group, settings.max_pages_per_group
+                )
             )
             totals = run_groups(groups, pipeline)
             if not dry_run:

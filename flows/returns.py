@@ -101,7 +101,9 @@ def sync_returns(
             )
             groups = (
                 map_returns_group(pages, master, settings.scheme(), jst)
-                for pages in page_groups(refund_pages(jst, window, retried), settings.pages_per_group)
+                for pages in page_groups(
+                    refund_pages(jst, window, retried), settings.pages_per_group, settings.max_pages_per_group
+                )
             )
             totals = run_groups(groups, pipeline)
             if not dry_run:

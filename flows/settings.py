@@ -28,8 +28,11 @@ class SyncSettings(BaseSettings):
     batch_size: int = Field(100, ge=1, le=1000)
     # BatchSave calls in flight at once (Kingdee guidance: keep it small, 2–4).
     kingdee_concurrency: int = Field(2, ge=1, le=8)
-    # Pages mapped together; memory stays bounded by one group plus the saves in flight.
+    # Pages mapped together: a group waits for pages_per_group pages, and takes those that arrived while
+    # the last group was mapped, up to max_pages_per_group (see flows.pipeline.page_groups). Memory stays
+    # bounded by two groups (the one mapped, the pages queued) plus the saves in flight.
     pages_per_group: int = Field(20, ge=1)
+    max_pages_per_group: int = Field(1000, ge=1)
     submit_after_save: bool = False
     audit_after_submit: bool = False
     held_rows_in_artifact: int = Field(200, ge=1)

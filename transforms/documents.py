@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import pandera.polars as pa
 import polars as pl
 
 from transforms.frames import DATETIME_FORMAT
-from transforms.validation import Rule
+from transforms.validation import Rule, payload_schema
 
 
 @dataclass(frozen=True)
@@ -389,10 +388,4 @@ def nest_bills(
     return pl.concat([written(frame.slice(offset, length)) for offset, length in slices], rechunk=False)
 
 
-BILLS_SCHEMA = pa.DataFrameSchema(
-    {
-        "bill_no": pa.Column(pl.String, unique=True, nullable=False),
-        "model": pa.Column(pl.String, nullable=False),
-    },
-    name="kingdee_bills",
-)
+BILLS_SCHEMA = payload_schema("kingdee_bills", {"bill_no": pl.String, "model": pl.String}, unique=["bill_no"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandera.polars as pa
 import polars as pl
 
 from transforms.documents import (
@@ -18,7 +17,7 @@ from transforms.documents import (
     ref,
 )
 from transforms.mappings import SchemeConfig
-from transforms.validation import Rule, Split, split_valid_held, validate_target
+from transforms.validation import Rule, Split, payload_schema, split_valid_held, validate_target
 
 FORM_ID = "SAL_OUTSTOCK"
 IN_SCOPE_STATUS = "Confirmed"  # 已出库; WaitConfirm is not shipped yet, Cancelled/Delete never booked
@@ -60,19 +59,20 @@ def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) 
     return OutboundMapping(bills=validate_target(bills, BILLS_SCHEMA), split=split, out_of_scope=out_of_scope)
 
 
-SAL_OUTSTOCK_LINES = pa.DataFrameSchema(
+SAL_OUTSTOCK_LINES = payload_schema(
+    "sal_outstock_lines",
     {
-        "io_id": pa.Column(pl.String, nullable=False),
-        "customer_number": pa.Column(pl.String, nullable=False),
-        "stock_number": pa.Column(pl.String, nullable=False),
-        "sku_id": pa.Column(pl.String, nullable=False),
-        "base_unit": pa.Column(pl.String, nullable=False),
-        "ship_time": pa.Column(pl.Datetime("us"), nullable=False),
-        "quantity": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
-        "unit_price": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
-        "batch_managed": pa.Column(pl.Boolean, nullable=False),
+        "io_id": pl.String,
+        "customer_number": pl.String,
+        "stock_number": pl.String,
+        "sku_id": pl.String,
+        "base_unit": pl.String,
+        "ship_time": pl.Datetime("us"),
+        "quantity": pl.Float64,
+        "unit_price": pl.Float64,
+        "batch_managed": pl.Boolean,
     },
-    name="sal_outstock_lines",
+    checks={"quantity > 0": pl.col("quantity") > 0, "unit_price >= 0": pl.col("unit_price") >= 0},
 )
 
 

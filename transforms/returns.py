@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandera.polars as pa
 import polars as pl
 
 from transforms.documents import (
@@ -22,7 +21,7 @@ from transforms.documents import (
     ref,
 )
 from transforms.mappings import SchemeConfig, return_lot
-from transforms.validation import Rule, Split, split_valid_held, validate_target
+from transforms.validation import Rule, Split, payload_schema, split_valid_held, validate_target
 
 FORM_ID = "SAL_RETURNSTOCK"
 IN_SCOPE_STATUS = "Confirmed"
@@ -130,20 +129,26 @@ def map_returns(
     )
 
 
-SAL_RETURNSTOCK_LINES = pa.DataFrameSchema(
+SAL_RETURNSTOCK_LINES = payload_schema(
+    "sal_returnstock_lines",
     {
-        "as_id": pa.Column(pl.String, nullable=False),
-        "customer_number": pa.Column(pl.String, nullable=False),
-        "stock_number": pa.Column(pl.String, nullable=False),
-        "sku_id": pa.Column(pl.String, nullable=False),
-        "base_unit": pa.Column(pl.String, nullable=False),
-        "return_time": pa.Column(pl.Datetime("us"), nullable=False),
-        "returned_quantity": pa.Column(pl.Float64, pa.Check.gt(0), nullable=False),
-        "requested_quantity": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
-        "unit_price": pa.Column(pl.Float64, pa.Check.ge(0), nullable=False),
-        "lot": pa.Column(pl.String, pa.Check.isin(["0", ""]), nullable=False),
+        "as_id": pl.String,
+        "customer_number": pl.String,
+        "stock_number": pl.String,
+        "sku_id": pl.String,
+        "base_unit": pl.String,
+        "return_time": pl.Datetime("us"),
+        "returned_quantity": pl.Float64,
+        "requested_quantity": pl.Float64,
+        "unit_price": pl.Float64,
+        "lot": pl.String,
     },
-    name="sal_returnstock_lines",
+    checks={
+        "returned_quantity > 0": pl.col("returned_quantity") > 0,
+        "requested_quantity >= 0": pl.col("requested_quantity") >= 0,
+        "unit_price >= 0": pl.col("unit_price") >= 0,
+        'lot is "0" or ""': pl.col("lot").is_in(["0", ""]),
+    },
 )
 
 

@@ -81,7 +81,8 @@ def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:
     its failure cases are the row numbers (column ROW) of the rows that fail any of them."""
     outcomes = [rule.passes.fill_null(False).alias(rule.id) for rule in rules]
     check = pa.Check(lambda data: data.lazyframe.select(outcomes), name="rules")
-    return pa.DataFrameSchema({ROW: pa.Column(pl.UInt32, check)})
+    # nullable=True: a row number is never null, so pandera need not run a query to find out.
+    return pa.DataFrameSchema({ROW: pa.Column(pl.UInt32, check, nullable=True)})
 
 
 def failing_rows(indexed: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
@@ -178,11 +179,44 @@ def split_valid_held(
     return Split(valid=frame.lazy().filter(~in_held_document).collect(), held=held, warnings=warnings)
 
 
+def payload_schema(
+    name: str,
+    columns: dict[str, pl.DataType],
+    checks: dict[str, pl.Expr] | None = None,
+    unique: Sequence[str] = (),
+) -> pa.DataFrameSchema:
+    """What a payload frame must hold before it is sent: `columns` of their types, each present on every
+    row (not null, not NaN), the `unique` ones unique, and the named `checks` true on every row.
+
+    Presence, uniqueness and checks are one pandera check, one Polars query over the frame. Declared
+    per column (nullable=False, pa.Check.gt, ...) pandera runs a query for each (~0.45 ms apiece): a
+    flow mapping a group of a few thousand lines paid ~7 ms a group for nine columns."""
+
+    def present(column: str, dtype: pl.DataType) -> pl.Expr:
+        value = pl.col(column)
+        return value.is_not_null() & value.is_not_nan() if dtype.is_float() else value.is_not_null()
+
+    conditions = {
+        **{f"{column} present": present(column, dtype) for column, dtype in columns.items()},
+        **{f"{column} unique": pl.col(column).is_unique() for column in unique},
+        **(checks or {}),
+    }
+    outcomes = [condition.fill_null(False).alias(label) for label, condition in conditions.items()]
+    check = pa.Check(lambda data: data.lazyframe.select(outcomes), name="; ".join(conditions))
+    return pa.DataFrameSchema(
+        {column: pa.Column(dtype, nullable=True) for column, dtype in columns.items()}, checks=[check], name=name
+    )
+
+
 def validate_target(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
     """Check a payload frame before it is sent. A failure here is a bug in a mapping, never bad input:
     raise with the failing checks instead of sending a bill Kingdee would reject or misbook."""
     try:
         return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        summary = exc.failure_cases.group_by("column", "check").len().to_dicts()
+        summary = (
+            exc.failure_cases.group_by("column", "check", maintain_order=True)
+            .agg(pl.len().alias("rows"), pl.col("failure_case").cast(pl.String).str.slice(0, 300).head(3).alias("e.g."))
+            .to_dicts()
+        )
         raise ValueError(f"payload failed its schema ({schema.name}): {summary}") from None

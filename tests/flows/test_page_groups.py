@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -81,3 +82,51 @@ def test_the_walk_sees_the_flows_context_variables():
     setting.set("this run's API")
     (group,) = page_groups(pages(), size=1)
     assert group.unquote() == [[{"seen": "this run's API"}]]
+
+
+def _ids(group: quote) -> list[int]:
+    return [page[0]["io_id"] for page in group.unquote()]
+
+
+def test_pages_that_arrived_while_a_group_was_mapped_join_the_next_group_up_to_most():
+    first_taken, all_queued = threading.Event(), threading.Event()
+
+    def walk() -> Iterator[list[dict]]:
+        yield from pages(2)
+        first_taken.wait(timeout=5)  # the rest arrives while the flow maps the first group
+        yield from ([{"io_id": n}] for n in range(2, 12))
+        all_queued.set()  # runs once page 11 is in the queue, when the walker asks for more
+
+    groups = page_groups(walk(), 2, most=20)
+    first = _ids(next(groups))
+    first_taken.set()
+    assert all_queued.wait(timeout=5)
+    rest = [_ids(group) for group in groups]
+    assert first == [0, 1]
+    assert rest == [list(range(2, 12))], "the pages queued meanwhile come as one group"
+
+
+def test_groups_never_exceed_most_and_keep_the_page_order():
+    produced: list[int] = []
+    groups = page_groups(pages(30, produced), 2, most=5)
+    taken = [_ids(next(groups))]
+    deadline = time.monotonic() + 5
+    while len(produced) < 6 and time.monotonic() < deadline:  # the walk is ahead by a full queue
+        time.sleep(0.01)
+    taken += [_ids(group) for group in groups]
+    assert max(map(len, taken)) == 5
+    assert all(len(group) >= 2 for group in taken[:-1])
+    assert [n for group in taken for n in group] == list(range(30))
+
+
+def test_the_pages_fetched_before_a_failure_are_handed_over_before_it_is_raised():
+    def walk() -> Iterator[list[dict]]:
+        yield from pages(3)
+        raise RuntimeError("page 4 failed")
+
+    groups = page_groups(walk(), 2, most=4)
+    delivered: list[int] = []
+    with pytest.raises(RuntimeError, match="page 4 failed"):
+        for group in groups:
+            delivered += _ids(group)
+    assert delivered == [0, 1, 2]
