@@ -7,6 +7,9 @@ flow does — the connector reads each answer's code, paging fields and row ids 
 json.loads for an answer Polars will not read) and Polars reads the rows from the same bytes
 (`decode_pages`); for the baseline, json.loads of each answer. Both must produce the same bodies (every
 bill compared as parsed JSON) and hold and warn the same lines for the same rules, or the script fails.
+Pages are mapped in groups of the flows' max_pages_per_group, as the flows map them when mapping binds (the
+baseline goes over the same groups); each group's bodies are compared, then dropped, as the flows drop
+them once sent.
 
     .venv/bin/python -m bench.transform [--lines 1000000]
 
