@@ -14,9 +14,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from queue import Empty, Full, Queue
-from typing import TypeVar
 
 import polars as pl
 from prefect.futures import PrefectFuture
@@ -26,16 +24,8 @@ from connectors.kingdee import KingdeeClient
 from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, chunks, save_batch
 from transforms.validation import HELD_SCHEMA
 
-T = TypeVar("T")
-
 # When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.
 OUTCOME_RANK = {WRITTEN: 0, SKIPPED: 1, WOULD_CREATE: 2, FAILED: 3, HELD: 4}
-
-
-def grouped(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while group := list(islice(iterator, size)):
-        yield group
 
 
 def page_groups(pages: Iterable[list[dict]], size: int, most: int | None = None) -> Iterator[quote[list[list[dict]]]]:

@@ -13,7 +13,7 @@ from prefect.variables import Variable
 from connectors.jushuitan import JushuitanTransportError
 from flows.common import OUTCOME_SCHEMA, watermark_name
 from flows.outbound import sync_outbound
-from flows.pipeline import final_outcomes, grouped
+from flows.pipeline import final_outcomes
 from sandbox import jushuitan_app
 from sandbox.data import generate_world
 from sandbox.kingdee_app import create_app
@@ -21,11 +21,6 @@ from sandbox.server import serve_in_thread
 from tests.flows.oracle import Scheme
 
 OUTBOUND = "/open/orders/out/simple/query"
-
-
-def test_grouped_keeps_order_and_the_short_tail():
-    assert list(grouped(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert list(grouped([], 3)) == []
 
 
 def test_a_document_seen_twice_in_a_run_reports_what_kingdee_holds():
