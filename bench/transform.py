@@ -34,6 +34,7 @@ from bench import baseline
 from bench.baseline import Output
 from bench.generate import BenchData, decode, generate
 from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
+from connectors.jushuitan.paging import chunks as consecutive
 from connectors.jushuitan.paging import page_body, read_list_answer
 from connectors.kingdee.client import batch_save_body
 from flows.common import chunks
@@ -141,7 +142,7 @@ def project_returns(
 def in_groups(pages: list, size: int) -> list[list]:
     """The pages as the flows map them when mapping binds: groups of max_pages_per_group pages
     (flows.pipeline.page_groups), each mapped and batched on its own."""
-    return [pages[start : start + size] for start in range(0, len(pages), size)]
+    return list(consecutive(pages, size))
 
 
 def differences(project: Output, reference: Output, limit: int = 5) -> list[str]:
@@ -178,6 +179,7 @@ class SyncRun:
     decode_seconds: float
     project: Timings
     baseline_seconds: float
+    groups: int
     bills: int
     held_documents: int
     identical_bytes: bool
@@ -200,10 +202,11 @@ def run_sync(
     gc.freeze()
     clock, baseline_seconds = Timings(), 0.0
     bills, held, identical_bytes = 0, set(), True
+    groups = list(zip(in_groups(pages, group_size), in_groups(decoded, group_size), strict=True))
     try:
         # Group by group, as the flows go: each group's bodies are compared, then dropped (the flows send
         # and drop them), so neither side keeps two million lines of bodies it would never hold.
-        for ours_pages, their_pages in zip(in_groups(pages, group_size), in_groups(decoded, group_size), strict=True):
+        for ours_pages, their_pages in groups:
             ours = project(ours_pages, clock)
             start = time.perf_counter()
             theirs = reference(their_pages)
@@ -223,6 +226,7 @@ def run_sync(
         decode_seconds=decode_seconds,
         project=clock,
         baseline_seconds=baseline_seconds,
+        groups=len(groups),
         bills=bills,
         held_documents=len(held),
         identical_bytes=identical_bytes,
@@ -273,8 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     polars_threads = pl.thread_pool_size()
     print(
         f"pages mapped {args.pages_per_group} at a time, as the flows map them when mapping binds: "
-        f"{len(in_groups(data.outbound_pages, args.pages_per_group))} outbound groups, "
-        f"{len(in_groups(data.refund_pages, args.pages_per_group))} return groups"
+        + ", ".join(f"{run.groups} {run.name} groups" for run in runs)
     )
     for run in runs:
         steps = ", ".join(f"{name} {seconds:.2f}" for name, seconds in run.project.steps.items())

@@ -76,11 +76,17 @@ class Split:
         return self.held.get_column("document").unique(maintain_order=True)
 
 
+def all_hold(conditions: dict[str, pl.Expr], name: str) -> pa.Check:
+    """One pandera check computing every condition side by side in one query (null counts as a failure);
+    a row passes if all hold. pandera folds the outcome columns; its failure cases are the failing rows."""
+    outcomes = [condition.fill_null(False).alias(label) for label, condition in conditions.items()]
+    return pa.Check(lambda data: data.lazyframe.select(outcomes), name=name)
+
+
 def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:
     """A pandera schema that checks every rule on every row at once (a row passes if it passes them all);
     its failure cases are the row numbers (column ROW) of the rows that fail any of them."""
-    outcomes = [rule.passes.fill_null(False).alias(rule.id) for rule in rules]
-    check = pa.Check(lambda data: data.lazyframe.select(outcomes), name="rules")
+    check = all_hold({rule.id: rule.passes for rule in rules}, name="rules")
     # nullable=True: a row number is never null, so pandera need not run a query to find out.
     return pa.DataFrameSchema({ROW: pa.Column(pl.UInt32, check, nullable=True)})
 
@@ -201,10 +207,10 @@ def payload_schema(
         **{f"{column} unique": pl.col(column).is_unique() for column in unique},
         **(checks or {}),
     }
-    outcomes = [condition.fill_null(False).alias(label) for label, condition in conditions.items()]
-    check = pa.Check(lambda data: data.lazyframe.select(outcomes), name="; ".join(conditions))
     return pa.DataFrameSchema(
-        {column: pa.Column(dtype, nullable=True) for column, dtype in columns.items()}, checks=[check], name=name
+        {column: pa.Column(dtype, nullable=True) for column, dtype in columns.items()},
+        checks=[all_hold(conditions, name="; ".join(conditions))],
+        name=name,
     )
 
 
