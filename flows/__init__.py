@@ -6,3 +6,9 @@ import os
 # default 20 s to start, and offline telemetry only produces errors. Defaults only: the environment wins.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Polars' allocator (jemalloc) gives freed pages back to the OS within seconds by default, so a flow mapping
+# one group of pages after another faults the same memory in again, page by page. Kept 30 s instead:
+# bench/transform.py 16.6x → 19.6-20.7x, bench/memory.py 929 → 949 MiB (bench/RESULTS.md). jemalloc reads
+# this once, when Polars is loaded: it holds only if nothing imported polars before this package.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:30000")

@@ -78,9 +78,11 @@ class Split:
 
 def all_hold(conditions: dict[str, pl.Expr], name: str) -> pa.Check:
     """One pandera check computing every condition side by side in one query (null counts as a failure);
-    a row passes if all hold. pandera folds the outcome columns; its failure cases are the failing rows."""
-    outcomes = [condition.fill_null(False).alias(label) for label, condition in conditions.items()]
-    return pa.Check(lambda data: data.lazyframe.select(outcomes), name=name)
+    a row passes if all hold; its failure cases are the failing rows. The conditions are folded into one
+    outcome here, where pandera would fold several with a Python function (the rules over 200,000 lines:
+    19-23 → 18-20 ms)."""
+    holds = pl.all_horizontal(condition.fill_null(False) for condition in conditions.values()).alias(name)
+    return pa.Check(lambda data: data.lazyframe.select(holds), name=name)
 
 
 def rule_schema(rules: Sequence[Rule]) -> pa.DataFrameSchema:

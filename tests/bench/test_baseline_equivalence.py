@@ -13,7 +13,7 @@ import pytest
 
 from bench import baseline
 from bench.generate import BenchData, decode, generate
-from bench.transform import Timings, batch_bodies, differences, project_outbound, project_returns
+from bench.transform import SyncRun, Timings, batch_bodies, differences, project_outbound, project_returns, run_sync
 from connectors.kingdee import KingdeeClient
 from connectors.settings import KingdeeSettings
 from transforms.mappings import SchemeConfig
@@ -117,5 +117,30 @@ def test_batch_bodies_are_exactly_what_the_kingdee_client_sends() -> None:
         results = client.batch_save("SAL_OUTSTOCK", [model.encode() for model in models])
     assert all(result.ok for result in results)
     assert [result.bill_no for result in results] == bills["bill_no"].to_list()
-    assert batch_bodies("SAL_OUTSTOCK", bills) == sent
+    assert list(batch_bodies("SAL_OUTSTOCK", bills)) == sent
     assert len(sent) == 3
+
+
+def sync_run(data: BenchData, config: SchemeConfig = CONFIG) -> SyncRun:
+    """The benchmark's outbound run, over groups of 3 pages: the digest check, then bill by bill."""
+    return run_sync(
+        "outbound",
+        data.outbound_lines,
+        data.outbound_pages,
+        3,
+        lambda pages, clock, sent: project_outbound(pages, data, CONFIG, clock, sent),
+        lambda pages: baseline.outbound(pages, data.master, config),
+    )
+
+
+def test_the_benchmark_run_compares_every_group(data: BenchData) -> None:
+    run = sync_run(data)
+    assert run.groups == 3 and run.identical_bytes
+    assert run.bills == sum(len(json.loads(body)["data"]["Model"]) for body in outbound_pair(data)[0].bodies)
+
+
+def test_the_benchmark_run_stops_when_a_rule_differs(data: BenchData, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        sync_run(data, replace(CONFIG, note_prefix="JST"))
+    assert stopped.value.code == 1
+    assert "outbound: the project and the baseline disagree" in capsys.readouterr().err
