@@ -5,11 +5,11 @@ frames → validation (pandera) → mapping → Kingdee models → BatchSave bod
 bench/baseline.py. JSON decoding is timed and printed apart, as the issue asks: for the project, what the
 flow does — the connector reads each answer's code, paging fields and row ids (`read_list_answer`, or
 json.loads for an answer Polars will not read) and Polars reads the rows from the same bytes
-(`decode_pages`); for the baseline, json.loads of each answer. Both must produce the same bodies (every
-bill compared as parsed JSON) and hold and warn the same lines for the same rules, or the script fails.
-Pages are mapped in groups of the flows' max_pages_per_group, as the flows map them when mapping binds (the
-baseline goes over the same groups); each group's bodies are compared, then dropped, as the flows drop
-them once sent.
+(`decode_pages`); for the baseline, json.loads of each answer. Both must produce the same bodies and hold
+and warn the same lines for the same rules, or the script fails (run_sync). Pages are mapped in groups of
+the flows' max_pages_per_group, as the flows map them when mapping binds (the baseline goes over the same
+groups), each side over all its groups in turn; each body is built, digested and dropped, as the flows
+drop it once sent. Polars runs with the flows' allocator setting (bench/__init__.py imports flows first).
 
     .venv/bin/python -m bench.transform [--lines 1000000]
 
