@@ -74,8 +74,18 @@ def test_documents_are_dated_inside_the_world_and_in_order(world: SandboxWorld) 
 def test_outbound_statuses_follow_the_contract_mix() -> None:
     statuses = Counter(doc["status"] for doc in generate_world(seed=3, days=14, orders_per_day=40, end=END).outbound)
     total = sum(statuses.values())
-    assert set(statuses) == {"Confirmed", "WaitConfirm", "Cancelled", "Delete"}
-    assert 0.7 < statuses["Confirmed"] / total < 0.9
+    assert set(statuses) == {"Confirmed", "Archive", "WaitConfirm", "Cancelled", "Delete"}
+    assert 0.7 < (statuses["Confirmed"] + statuses["Archive"]) / total < 0.9  # shipped
+    assert 0.02 < statuses["Archive"] / total < 0.2
+
+
+def test_archived_documents_were_shipped_then_archived_later(world: SandboxWorld) -> None:
+    """Archiving modifies a shipped document: its modified (and so its ts) moves past its io_date."""
+    archived = [doc for doc in world.outbound if doc["status"] == "Archive"]
+    assert archived
+    for doc in archived:
+        assert doc["io_date"] < doc["modified"]
+        assert all(isinstance(line.get("qty"), int) and line["qty"] > 0 for line in doc["items"])
 
 
 def test_ids_are_unique_and_ts_is_a_global_rowversion_in_modification_order(world: SandboxWorld) -> None:

@@ -5,6 +5,7 @@ import json
 import polars as pl
 
 from tests.transforms.pages import outbound
+from transforms.mappings import SchemeConfig
 from transforms.outbound import map_outbound
 
 
@@ -101,3 +102,21 @@ def test_a_document_without_its_number_is_held_not_sent(master, config):
     mapped = map_outbound(outbound([nameless, _doc(9, [_line(1, "G2001-01")])]), master, config)
     assert mapped.bills["bill_no"].to_list() == ["9"]
     assert mapped.split.held.select("document", "rule_id").rows() == [(None, "doc.id_missing")]
+
+
+def test_archived_documents_are_booked_like_confirmed_ones_by_default(master, config):
+    docs = [
+        _doc(1, [_line(1, "G2001-01")]),
+        _doc(2, [_line(1, "G2001-01")], status="Archive"),
+        _doc(3, [_line(1, "G2001-01")], status="WaitConfirm"),
+    ]
+    mapped = map_outbound(outbound(docs), master, config)
+    assert mapped.bills["bill_no"].to_list() == ["1", "2"]
+    assert mapped.out_of_scope.to_dicts() == [{"io_id": "3", "status": "WaitConfirm"}]
+
+
+def test_the_booked_statuses_come_from_the_scheme_config(master):
+    docs = [_doc(1, [_line(1, "G2001-01")]), _doc(2, [_line(1, "G2001-01")], status="Archive")]
+    mapped = map_outbound(outbound(docs), master, SchemeConfig(outbound_booked_statuses=("Confirmed",)))
+    assert mapped.bills["bill_no"].to_list() == ["1"]
+    assert mapped.out_of_scope.to_dicts() == [{"io_id": "2", "status": "Archive"}]
