@@ -28,7 +28,6 @@ from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import open_clients
 from flows.common import SHANGHAI, load_master_data, now_shanghai
-from flows.outbound import NEVER_BOOKED
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
@@ -55,7 +54,7 @@ from transforms.mappings import (
     kingdee_status,
     sightings,
 )
-from transforms.outbound import map_outbound, outbound_rules
+from transforms.outbound import NEVER_BOOKED, map_outbound, outbound_rules
 from transforms.returns import RECEIVED_GOOD_STATUS, map_returns
 
 NAME = "check-mappings"

@@ -29,10 +29,9 @@ from flows.settings import SyncSettings
 from transforms.documents import MasterData
 from transforms.frames import OUTBOUND_PAGE, decode_pages, outbound_lines
 from transforms.mappings import SchemeConfig
-from transforms.outbound import FORM_ID, map_outbound
+from transforms.outbound import FORM_ID, NEVER_BOOKED, booked, map_outbound
 
 SYNC = "outbound"
-NEVER_BOOKED = ("Cancelled", "Delete")
 
 
 def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[list[dict]]:
@@ -46,11 +45,11 @@ def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[
 def map_outbound_group(
     pages: list[list[dict]], master: MasterData, scheme: SchemeConfig, kingdee: KingdeeClient
 ) -> MappedGroup:
-    """One group of pages: Confirmed documents become bills, the others are held or out of scope;
-    revoked documents are checked against Kingdee. Polars reads the pages' bytes (page_body)."""
+    """One group of pages: documents of a booked status become bills or are held, the others are out of
+    scope; revoked documents are checked against Kingdee. Polars reads the pages' bytes (page_body)."""
     lines = outbound_lines(decode_pages(map(page_body, pages), OUTBOUND_PAGE))
     mapping = map_outbound(lines, master, scheme)
-    in_scope = lines.filter(pl.col("status") == "Confirmed")
+    in_scope = lines.filter(booked(scheme))
     return MappedGroup(
         bills=mapping.bills,
         held_outcomes=held_outcomes(mapping.split.held, in_scope, "io_id"),
@@ -88,7 +87,8 @@ def sync_outbound(
     batch_size: int | None = None,
     documents: list[str] | None = None,
 ) -> dict:
-    """Book Jushuitan sales outbound documents (status Confirmed) as Kingdee SAL_OUTSTOCK bills.
+    """Book shipped Jushuitan sales outbound documents (SYNC_OUTBOUND_BOOKED_STATUSES, by default
+    Confirmed and Archive) as Kingdee SAL_OUTSTOCK bills.
 
     Without parameters: incremental from the stored watermark (with overlap). `since`/`until`: a
     backfill window that leaves the watermark alone. `documents`: replay these io_ids only.

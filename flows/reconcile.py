@@ -116,9 +116,10 @@ def _decoded(pages: Iterable[list[dict]], schema: pl.Struct) -> pl.DataFrame:
 def jushuitan_outbound(
     jst: JushuitanClient, master: MasterData, scheme: SchemeConfig, since: datetime, until: datetime
 ) -> JushuitanSide:
-    """Confirmed outbound documents shipped in the period (queried by io_date), run through the sync's
-    own mapping so that what it would hold, and why, comes from the same rules."""
-    pages = jst.outbound_pages(modified_begin=since, modified_end=until, status=outbound.IN_SCOPE_STATUS, date_type=2)
+    """Outbound documents shipped in the period (queried by io_date, every status), run through the
+    sync's own mapping: which statuses are booked, what it would hold and why come from the same rules.
+    One query for all statuses: the API filters one status at a time, and the booked ones are a setting."""
+    pages = jst.outbound_pages(modified_begin=since, modified_end=until, date_type=2)
     lines = outbound_lines(_decoded(pages, OUTBOUND_PAGE))
     mapping = outbound.map_outbound(lines, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])

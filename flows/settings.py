@@ -4,11 +4,13 @@ customer's scheme values. Env prefix SYNC_ (and `.env`); flow parameters overrid
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from transforms.mappings import SchemeConfig
+from transforms.outbound import NEVER_BOOKED
 
 
 class SyncSettings(BaseSettings):
@@ -44,6 +46,28 @@ class SyncSettings(BaseSettings):
     tracking_field: str = "FCarriageNO"
     online_order_field: str = "F_PAEZ_OnlineOrderNo"
     sell_online_field: str = "F_PAEZ_SellOnline"
+    # Outbound statuses booked as SAL_OUTSTOCK, comma-separated in the env ("Confirmed,Archive"): which
+    # statuses mean shipped is a tenant fact (docs/wire_facts.md).
+    outbound_booked_statuses: Annotated[tuple[str, ...], NoDecode] = SchemeConfig.outbound_booked_statuses
+
+    @field_validator("outbound_booked_statuses", mode="before")
+    @classmethod
+    def _booked_statuses(cls, value: Any) -> Any:
+        """A comma-separated list, blanks and repeats dropped; refused when it books nothing, or books a
+        revoked document (NEVER_BOOKED), so a typo stops the run before anything is read or written."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            return value  # pydantic reports the wrong type
+        statuses = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+        if not statuses:
+            raise ValueError("SYNC_OUTBOUND_BOOKED_STATUSES needs at least one status, e.g. Confirmed,Archive")
+        revoked = [status for status in statuses if status in NEVER_BOOKED]
+        if revoked:
+            raise ValueError(
+                f"SYNC_OUTBOUND_BOOKED_STATUSES may not book revoked documents: {', '.join(revoked)} "
+                f"({'/'.join(NEVER_BOOKED)} are never booked)"
+            )
+        return statuses
 
     @property
     def held_ledger_path(self) -> Path:
@@ -57,4 +81,5 @@ class SyncSettings(BaseSettings):
             tracking_field=self.tracking_field,
             online_order_field=self.online_order_field,
             sell_online_field=self.sell_online_field,
+            outbound_booked_statuses=self.outbound_booked_statuses,
         )

@@ -120,6 +120,9 @@ _CARRIERS = (
     ("JD", "京东快递", "JDV", 12),
 )
 _OUTBOUND_STATUSES = (("Confirmed", 80), ("WaitConfirm", 10), ("Cancelled", 5), ("Delete", 5))
+# Shipped documents Jushuitan has archived (归档) by the end of the world, and how long after shipping.
+_ARCHIVED_SHARE = 0.1
+_ARCHIVED_AFTER_DAYS = (1.0, 5.0)
 _MIN_UNMAPPED_SHOP_DOCUMENTS = 3
 
 
@@ -215,6 +218,7 @@ class _Generator:
         clean = self._inject_dirty_outbound(outbound)
         refunds = self._refunds(clean)
         received = self._received(refunds)
+        self._archive(clean)
         self._assign_ts(outbound, refunds, received)
         return SandboxWorld(
             seed=self.seed,
@@ -331,6 +335,17 @@ class _Generator:
         null_doc["items"][0]["qty"] = None
         dirty = {id(doc) for doc in picked}
         return [doc for doc in candidates if id(doc) not in dirty]
+
+    def _archive(self, shipped: list[dict]) -> None:
+        """Archive a share of the clean shipped documents some days after shipping: the status becomes
+        Archive and `modified` moves to the archive time (and with it the ts, assigned after this).
+        Its own random stream, so the rest of the world is the same with or without archiving."""
+        rng = random.Random(f"{self.seed}-archive")
+        for doc in shipped:
+            shipped_at = datetime.strptime(doc["io_date"], JST_TIME).replace(tzinfo=SHANGHAI)
+            archived_at = shipped_at + timedelta(seconds=int(rng.uniform(*_ARCHIVED_AFTER_DAYS) * 86400))
+            if rng.random() < _ARCHIVED_SHARE and archived_at < self.end:
+                doc.update(status="Archive", modified=jst_time(archived_at))
 
     # --- after-sales ---------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ for business errors too — and checks in the documented order, so a client's ha
 Admin endpoints under `/__admin` (JSON, no auth) let tests change the world and read what clients did:
 `GET stats`, `POST limits`, `POST expire_tokens`, `GET items`, `POST outbound/{io_id}`,
 `POST refunds/{as_id}`, `POST refunds/{as_id}/receive`, `POST records/{kind}`; `POST faults` is
-served by the FaultMiddleware in front.
+served by the FaultMiddleware in front. A change moves the document's `modified` to now (unless given)
+and gives it a new ts, as on the platform: `POST outbound/{io_id}` with `{"status": "Archive"}` is how
+Jushuitan archives (归档) a shipped document.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ class SchemeConfig:
     online_order_field: str = "F_PAEZ_OnlineOrderNo"  # 线上订单号 on SAL_OUTSTOCK
     sell_online_field: str = "F_PAEZ_SellOnline"  # 是否网销 on BD_MATERIAL
     outbound_lot: str = "0"  # 批号客户要求固定值为0
+    # Outbound statuses that mean shipped: 已出库, and 归档 (a shipped document archived later, possibly
+    # before a backfill or replay read it). A tenant fact to check: docs/wire_facts.md.
+    outbound_booked_statuses: tuple[str, ...] = ("Confirmed", "Archive")
 
 
 class ShopCustomerTable(pa.DataFrameModel):

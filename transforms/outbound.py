@@ -20,7 +20,9 @@ from transforms.mappings import SchemeConfig
 from transforms.validation import Rule, Split, payload_schema, split_valid_held, validate_target
 
 FORM_ID = "SAL_OUTSTOCK"
-IN_SCOPE_STATUS = "Confirmed"  # 已出库; WaitConfirm is not shipped yet, Cancelled/Delete never booked
+# Revoked documents: never booked, whatever SchemeConfig.outbound_booked_statuses says (WaitConfirm is
+# not shipped yet and may be later).
+NEVER_BOOKED = ("Cancelled", "Delete")
 # Line columns no rule, report or bill reads once the scope is chosen and the master data looked up:
 # not copied into the frames the split and the models make.
 UNREAD = ("status", "ts", "shop_key", "warehouse_key", "i_id", "name", "is_gift")
@@ -33,19 +35,23 @@ def outbound_rules() -> list[Rule]:
     ]
 
 
+def booked(config: SchemeConfig) -> pl.Expr:
+    """The outbound lines SAL_OUTSTOCK books: the one definition the sync, reconcile and check-mappings share."""
+    return pl.col("status").is_in(config.outbound_booked_statuses).fill_null(False)
+
+
 @dataclass(frozen=True)
 class OutboundMapping:
     bills: pl.DataFrame  # bill_no, shop_id, shop_name, lines, quantity, amount, model (JSON)
     split: Split
-    out_of_scope: pl.DataFrame  # documents not Confirmed: io_id, status
+    out_of_scope: pl.DataFrame  # documents whose status is not booked: io_id, status
 
 
 def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) -> OutboundMapping:
-    """Confirmed outbound lines → SAL_OUTSTOCK models; every other line is held with its reasons."""
-    in_scope = pl.col("status") == IN_SCOPE_STATUS
-    out_of_scope = (
-        lines.lazy().filter(~in_scope.fill_null(False)).select("io_id", "status").unique(maintain_order=True).collect()
-    )
+    """Booked outbound lines (`booked`) → SAL_OUTSTOCK models or held with their reasons; the other
+    documents are out of scope."""
+    in_scope = booked(config)
+    out_of_scope = lines.lazy().filter(~in_scope).select("io_id", "status").unique(maintain_order=True).collect()
     # Looked up on every line, then filtered: the lookups after the filter in one query took 25 against 16 ms
     # for 200,000 lines (lookups are per line, so the lines kept are the same).
     split = split_valid_held(

@@ -10,6 +10,9 @@ from pathlib import Path
 from sandbox.data import SandboxWorld
 
 ROOT = Path(__file__).resolve().parents[2]
+# Shipped outbound statuses, SCHEME.md §4 as amended by issue 19 (已出库 and 归档); kept apart from the
+# product's setting on purpose.
+OUTBOUND_SHIPPED = ("Confirmed", "Archive")
 
 
 def read_table(name: str, key: str) -> dict[str, dict]:
@@ -65,7 +68,7 @@ class Scheme:
         return {
             str(doc["io_id"]): doc
             for doc in self.world.outbound
-            if doc.get("status") == "Confirmed"
+            if doc.get("status") in OUTBOUND_SHIPPED
             and self._header_ok(doc)
             and _date(doc.get("io_date"))
             and doc.get("items")
@@ -73,7 +76,7 @@ class Scheme:
         }
 
     def outbound_held(self) -> set[str]:
-        return {str(d["io_id"]) for d in self.world.outbound if d.get("status") == "Confirmed"} - set(
+        return {str(d["io_id"]) for d in self.world.outbound if d.get("status") in OUTBOUND_SHIPPED} - set(
             self.outbound_bookable()
         )
 

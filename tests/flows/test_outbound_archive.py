@@ -22,7 +22,9 @@ def _window(world) -> dict:
 def _archive_a_shipped_document(sandbox) -> str:
     """A clean Confirmed document is archived in Jushuitan before any sync ran: the emulator moves its
     `modified` to now and gives it a new ts, as an archive does."""
-    io_id = next(io_id for io_id, doc in Scheme(sandbox.world).outbound_bookable().items() if doc["status"] == "Confirmed")
+    io_id = next(
+        io_id for io_id, doc in Scheme(sandbox.world).outbound_bookable().items() if doc["status"] == "Confirmed"
+    )
     response = httpx.post(f"{sandbox.jst.url}/__admin/outbound/{io_id}", json={"status": "Archive"})
     response.raise_for_status()
     assert response.json()["status"] == "Archive"
