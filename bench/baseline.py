@@ -289,7 +289,7 @@ def outbound(pages: Iterable[list[dict]], master: MasterData, config: SchemeConf
     lines = []
     shipped: dict[int, datetime | None] = {}  # id(document) → ship time
     for doc in latest_versions((doc for page in pages for doc in page), "io_id"):
-        if text(doc.get("status")) != "Confirmed":
+        if text(doc.get("status")) not in config.outbound_booked_statuses:
             continue
         head = header(doc, "io_id", lookups)
         shipped[id(doc)] = moment(doc.get("io_date"))

@@ -19,6 +19,7 @@ from flows.check_mappings import HEADERS, check_mappings, check_mappings_command
 from sandbox.data import UNKNOWN_SKU, UNMAPPED_SHOP_ID, SandboxWorld
 from sandbox.kingdee_app import create_app
 from sandbox.server import serve_in_thread
+from tests.flows.oracle import OUTBOUND_SHIPPED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def _period(world: SandboxWorld) -> list[str]:
 
 def _in_scope(world: SandboxWorld) -> list[tuple[str, dict, list[dict]]]:
     """(kind, document, lines a sync would book) for every document the syncs would book or hold."""
-    outbound = [("outbound", doc, doc["items"]) for doc in world.outbound if doc["status"] == "Confirmed"]
+    outbound = [("outbound", doc, doc["items"]) for doc in world.outbound if doc["status"] in OUTBOUND_SHIPPED]
     returns = [
         ("returns", refund, [line for line in refund["items"] if (line.get("r_qty") or 0) > 0])
         for refund in world.refunds

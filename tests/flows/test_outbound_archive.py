@@ -71,3 +71,15 @@ def test_reconcile_counts_an_archived_document_missing_then_matched(sandbox):
     sync_outbound(**period)
     after = reconcile(**period, kinds=["outbound"])
     assert _reconciled(after["report_dir"], io_id) == [MATCHED]
+
+
+def test_a_document_booked_while_confirmed_is_not_written_again_once_archived(sandbox):
+    window = _window(sandbox.world)
+    first = sync_outbound(**window)
+    booked = sandbox.bills("SAL_OUTSTOCK")
+    io_id = _archive_a_shipped_document(sandbox)
+    assert io_id in booked
+    second = sync_outbound(since=window["since"], until=datetime.now(sandbox.world.end.tzinfo))
+    assert second["written"] == 0
+    assert second["skipped_existing"] == first["written"]
+    assert sandbox.bills("SAL_OUTSTOCK") == booked
