@@ -18,9 +18,9 @@ from prefect.variables import Variable
 
 from connectors.kingdee import Filter, KingdeeClient, KingdeeSessionExpired, KingdeeTransportError
 from flows.settings import SyncSettings
-from transforms.documents import MasterData
+from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.mappings import load_shop_customer_map, load_warehouse_stock_map
-from transforms.materials import material_master
+from transforms.materials import MASTER_FIELDS, material_master
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("flows")
@@ -125,19 +125,18 @@ def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterDa
     """Hand-kept tables from disk; materials, customers and stocks as Kingdee has them now."""
     in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
     materials = kingdee.execute_bill_query(
-        "BD_MATERIAL",
-        ["FNumber", "FBaseUnitId.FNumber", "FIsBatchManage", "FDocumentStatus", "FForbidStatus"],
-        USABLE & in_org,
-        order_by="FNumber ASC",
+        "BD_MATERIAL", list(MASTER_FIELDS), USABLE & in_org, order_by="FNumber ASC", schema=MASTER_FIELDS
     )
-    customers = kingdee.execute_bill_query("BD_Customer", ["FNumber"], USABLE, order_by="FNumber ASC")
-    stocks = kingdee.execute_bill_query("BD_STOCK", ["FNumber"], USABLE, order_by="FNumber ASC")
+    customers, stocks = (
+        kingdee.execute_bill_query(form_id, list(NUMBER_FIELDS), USABLE, order_by="FNumber ASC", schema=NUMBER_FIELDS)
+        for form_id in ("BD_Customer", "BD_STOCK")
+    )
     return MasterData(
         shops=load_shop_customer_map(settings.shops_table),
         warehouses=load_warehouse_stock_map(settings.warehouses_table),
         materials=material_master(materials),
-        customers=customers.select(pl.col("FNumber").cast(pl.String).alias("number")),
-        stocks=stocks.select(pl.col("FNumber").cast(pl.String).alias("number")),
+        customers=customers.select(pl.col("FNumber").alias("number")),
+        stocks=stocks.select(pl.col("FNumber").alias("number")),
     )
 
 
