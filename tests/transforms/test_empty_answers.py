@@ -13,16 +13,8 @@ import polars as pl
 import pytest
 
 from tests.transforms.pages import page
+from transforms import frames
 from transforms.documents import MATERIAL_MASTER_SCHEMA, NUMBER_FIELDS, MasterData
-from transforms.frames import (
-    OUTBOUND_PAGE,
-    RECEIVED_PAGE,
-    REFUND_PAGE,
-    decode_pages,
-    outbound_lines,
-    received_dates,
-    refund_lines,
-)
 from transforms.mappings import (
     HELD_BY_KEY_SCHEMA,
     KINGDEE_STATUS_SCHEMA,
@@ -67,6 +59,25 @@ def _untyped(frame: pl.DataFrame) -> list[str]:
 def _pages(kind: str, document: dict) -> list[bytes]:
     """No page at all (the API had nothing), or one page holding `document` with every other field missing."""
     return [] if kind == "empty" else [page([document])]
+
+
+IN_SCOPE = {"status": "Confirmed", "good_status": "SELLER_RECEIVED"}  # a sync's query asks for these only
+
+
+def _outbound(kind: str) -> pl.DataFrame:
+    """io_id 1 with one line, everything else missing."""
+    pages = _pages(kind, {"io_id": "1", "status": IN_SCOPE["status"], "items": [{}]})
+    return frames.outbound_lines(frames.decode_pages(pages, frames.OUTBOUND_PAGE))
+
+
+def _refunds(kind: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """as_id 7 with one line, everything else missing, and its warehouse receipt without a date."""
+    pages = _pages(kind, {"as_id": "7", **IN_SCOPE, "items": [{}]})
+    receipts = _pages(kind, {"as_id": "7"})
+    return (
+        frames.refund_lines(frames.decode_pages(pages, frames.REFUND_PAGE)),
+        frames.received_dates(frames.decode_pages(receipts, frames.RECEIVED_PAGE)),
+    )
 
 
 # --- materials and master data -------------------------------------------------------------------
@@ -120,9 +131,7 @@ def empty_master(config) -> MasterData:
 
 @pytest.mark.parametrize("kind", ANSWERS)
 def test_outbound_pages_to_bills_over_an_empty_or_all_null_answer(empty_master, config, kind):
-    lines = outbound_lines(
-        decode_pages(_pages(kind, {"io_id": "1", "status": "Confirmed", "items": [{}]}), OUTBOUND_PAGE)
-    )
+    lines = _outbound(kind)
     assert lines.height == (0 if kind == "empty" else 1) and not _untyped(lines)
     mapping = map_outbound(lines, empty_master, config)
     assert mapping.bills.is_empty()
@@ -132,9 +141,7 @@ def test_outbound_pages_to_bills_over_an_empty_or_all_null_answer(empty_master, 
 
 @pytest.mark.parametrize("kind", ANSWERS)
 def test_refund_and_receipt_pages_to_bills_over_an_empty_or_all_null_answer(empty_master, config, kind):
-    in_scope = {"status": "Confirmed", "good_status": "SELLER_RECEIVED"}
-    lines = refund_lines(decode_pages(_pages(kind, {"as_id": "7", **in_scope, "items": [{}]}), REFUND_PAGE))
-    stock_in = received_dates(decode_pages(_pages(kind, {"as_id": "7"}), RECEIVED_PAGE))
+    lines, stock_in = _refunds(kind)
     assert lines.height == (0 if kind == "empty" else 1) and not _untyped(lines)
     assert stock_in.is_empty() and not _untyped(stock_in)
     mapping = map_returns(lines, stock_in, empty_master, config)
@@ -149,9 +156,7 @@ def test_refund_and_receipt_pages_to_bills_over_an_empty_or_all_null_answer(empt
 
 @pytest.mark.parametrize("kind", ANSWERS)
 def test_reconcile_builders_over_an_empty_or_all_null_answer(kind):
-    outbound = outbound_lines(decode_pages(_pages(kind, {"io_id": "1", "items": [{}]}), OUTBOUND_PAGE))
-    refunds = refund_lines(decode_pages(_pages(kind, {"as_id": "7", "items": [{}]}), REFUND_PAGE))
-    stock_in = received_dates(decode_pages(_pages(kind, {"as_id": "7"}), RECEIVED_PAGE))
+    outbound, (refunds, stock_in) = _outbound(kind), _refunds(kind)
     jushuitan = outbound_documents(outbound, pl.Series(["1"]))
     assert dict(jushuitan.schema) == SIDE_SCHEMA and jushuitan.height == (0 if kind == "empty" else 1)
     assert dict(returns_documents(refunds, stock_in, pl.Series(["7"])).schema) == SIDE_SCHEMA
