@@ -85,8 +85,8 @@ def _read_table(path: Path, model: type[pa.DataFrameModel], id_column: str) -> p
 
 
 _CHECKS_SAID = {
-    "not_nullable": "is empty",
-    "str_length(1, None)": "is empty",
+    "not_nullable": "empty",
+    "str_length(1, None)": "empty",
     "field_uniqueness": "is on another row too",
 }
 
