@@ -27,7 +27,7 @@ from flows.common import (
 from flows.ledger import HeldLedger
 from flows.reports import SyncReport, publish
 from flows.settings import SyncSettings
-from transforms.materials import map_materials, material_fields
+from transforms.materials import map_materials, material_schema
 
 SYNC = "materials"
 KINGDEE_TIME = "%Y-%m-%d %H:%M:%S"
@@ -53,11 +53,14 @@ def fetch_materials(
             Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
             & Filter.le("FModifyDate", window.end.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
         )
+    schema = material_schema(scheme)
     frames = [
-        kingdee.execute_bill_query("BD_MATERIAL", material_fields(scheme), wanted & selection, order_by="FNumber ASC")
+        kingdee.execute_bill_query(
+            "BD_MATERIAL", list(schema), wanted & selection, order_by="FNumber ASC", schema=schema
+        )
         for selection in selections
     ]
-    return pl.concat(frames, how="vertical_relaxed").unique("FNumber", keep="first", maintain_order=True)
+    return pl.concat(frames).unique("FNumber", keep="first", maintain_order=True)
 
 
 @task(name="upload-items", cache_policy=NO_CACHE)

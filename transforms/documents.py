@@ -29,6 +29,8 @@ class MasterData:
 
 
 MATERIAL_MASTER_SCHEMA = {"number": pl.String, "base_unit": pl.String, "batch_managed": pl.Boolean}
+# What is read of BD_Customer and BD_STOCK (their numbers), declared to the query like MATERIAL_FIELDS.
+NUMBER_FIELDS: dict[str, pl.DataType] = {"FNumber": pl.String}
 
 
 def enrich(lines: pl.LazyFrame, master: MasterData) -> pl.LazyFrame:

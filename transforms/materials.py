@@ -17,25 +17,36 @@ from transforms.validation import Rule, Split, split_valid_held, validate_target
 PROPERTIES_MAX_CHARS = 100  # Jushuitan: 颜色及规格 ≤ 100 characters
 
 
-def material_fields(config: SchemeConfig) -> list[str]:
-    """BD_MATERIAL field keys the sync reads (the sold-online flag is a tenant custom field)."""
-    return [
-        "FNumber",
-        "FName",
-        "FSpecification",
-        "FBARCODE",
-        "FBaseUnitId.FNumber",
-        "FBaseUnitId.FName",
-        "FIsBatchManage",
-        "FDocumentStatus",
-        "FForbidStatus",
-        "FModifyDate",
-        config.sell_online_field,
-    ]
+# BD_MATERIAL fields the sync reads and their types, declared to the query (KingdeeClient.execute_bill_query
+# `schema=`): an empty answer, or a field Kingdee leaves null on every row, would otherwise come back as a
+# Null column that the first string rule fails on. The flags stay text: _flag reads true/1 however sent.
+MATERIAL_FIELDS: dict[str, pl.DataType] = {
+    "FNumber": pl.String,
+    "FName": pl.String,
+    "FSpecification": pl.String,
+    "FBARCODE": pl.String,
+    "FBaseUnitId.FNumber": pl.String,
+    "FBaseUnitId.FName": pl.String,
+    "FIsBatchManage": pl.String,
+    "FDocumentStatus": pl.String,
+    "FForbidStatus": pl.String,
+    "FModifyDate": pl.Datetime("us"),
+}
+# What the outbound/returns master data (material_master) reads of BD_MATERIAL.
+MASTER_FIELDS = {
+    key: MATERIAL_FIELDS[key]
+    for key in ("FNumber", "FBaseUnitId.FNumber", "FIsBatchManage", "FDocumentStatus", "FForbidStatus")
+}
+
+
+def material_schema(config: SchemeConfig) -> dict[str, pl.DataType]:
+    """MATERIAL_FIELDS plus the sold-online flag, a tenant custom field."""
+    return {**MATERIAL_FIELDS, config.sell_online_field: pl.String}
 
 
 def _flag(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.String).str.to_lowercase().is_in(["true", "1"])
+    """A Kingdee check box: true or 1 in any case; a flag Kingdee leaves empty is not set."""
+    return pl.col(column).cast(pl.String).str.to_lowercase().is_in(["true", "1"]).fill_null(False)
 
 
 def material_master(kingdee_materials: pl.DataFrame) -> pl.DataFrame:

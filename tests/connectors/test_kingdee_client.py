@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,6 +27,8 @@ from connectors.kingdee import (
 )
 from connectors.kingdee.auth import Session
 from connectors.settings import KingdeeSettings
+from transforms.mappings import SchemeConfig
+from transforms.materials import material_schema
 
 APP_SECRET = "unit-test-app-secret-0123456789"
 PASSWORD = "unit-test-password-xyz"
@@ -150,6 +153,24 @@ def test_empty_result_has_the_columns_and_schema_casts() -> None:
     assert typed.schema == pl.Schema({"FMaterialId": pl.Int32, "FModifyDate": pl.Datetime("us")})
     with pytest.raises(ValueError):
         client.execute_bill_query("BD_MATERIAL", ["FNumber"], schema={"FName": pl.String})
+
+
+def test_a_declared_schema_types_a_field_kingdee_left_null_on_every_row() -> None:
+    """Without `schema=` an all-null field infers as Null (issue 19): the material query declares its types.
+    Flags and barcodes arrive as JSON booleans or numbers and are kept as text, dates with or without
+    fractions of a second."""
+    schema = material_schema(SchemeConfig())
+    nulls = [["X-01", *[None] * (len(schema) - 1)]]
+    with Recorder(paged_rows(nulls)).client() as client:
+        assert client.execute_bill_query("BD_MATERIAL", list(schema)).schema["FName"] == pl.Null
+        typed = client.execute_bill_query("BD_MATERIAL", list(schema), schema=schema)
+    assert typed.schema == pl.Schema(schema)
+    values = {"FBARCODE": 6901234567892, "FIsBatchManage": True, "FModifyDate": "2024-12-04T10:11:12.37"}
+    row = [[values.get(key, "1" if key == "F_PAEZ_SellOnline" else key) for key in schema]]
+    with Recorder(paged_rows(row)).client() as client:
+        sent = client.execute_bill_query("BD_MATERIAL", list(schema), schema=schema).row(0, named=True)
+    assert (sent["FBARCODE"], sent["FIsBatchManage"], sent["F_PAEZ_SellOnline"]) == ("6901234567892", "true", "1")
+    assert sent["FModifyDate"] == datetime(2024, 12, 4, 10, 11, 12, 370000)
 
 
 def test_bill_query_returns_objects() -> None:
