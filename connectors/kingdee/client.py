@@ -70,7 +70,8 @@ DEFAULT_SAVE_OPTIONS: dict[str, Any] = {
 }
 OPERATION_DEFAULTS: dict[str, dict[str, Any]] = {
     SUBMIT: {"CreateOrgId": 0, "Ids": "", "IgnoreInterationFlag": ""},
-    AUDIT: {"CreateOrgId": 0, "Ids": "", "IgnoreInterationFlag": ""},
+    # Audit is where an outbound bill leaves stock: pre-answer the same inventory check as on save.
+    AUDIT: {"CreateOrgId": 0, "Ids": "", "InterationFlags": "STK_InvCheckResult", "IgnoreInterationFlag": ""},
     DELETE: {"CreateOrgId": 0, "Ids": ""},
 }
 
