@@ -237,8 +237,9 @@ def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, sett
 
     Submits what this run wrote and the bills it found already saved but still 创建 (A): a run that
     stopped between save and submit, or whose Submit failed, left them so, and its window or the ledger
-    brings them back. Audits only what Submit accepted, and bills found 审核中 (B), which an earlier run
-    submitted and could not audit. Bills a person moved on (Z, C, D) are left alone. Returns `outcomes`
+    brings them back. Audits only what Submit accepted, and bills found 审核中 (B: submitted, not yet
+    audited, as a run that stopped or failed after Submit leaves them). Bills a person moved on (Z, C, D)
+    are left alone. Returns `outcomes`
     with each bill's `follow_up` state; a failure's reason goes to `message`.
     """
     if not settings.submit_after_save:
@@ -271,7 +272,7 @@ def _operate(
     failed: str,
 ) -> dict[str, tuple[str, str | None]]:
     """(state, reason) per document of one Submit or Audit of `documents` (Kingdee number -> document).
-    A call that gets no answer may or may not have acted: every bill of it counts as failed, and the next
+    A call without a usable answer may or may not have acted: every bill of it counts as failed, and the next
     run, which reads the bill's status again, takes each on from where it really is."""
     if not documents:
         return {}
