@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +18,14 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.variables import Variable
 
-from connectors.kingdee import Filter, KingdeeClient, KingdeeSessionExpired, KingdeeTransportError
+from connectors.kingdee import (
+    Filter,
+    KingdeeClient,
+    KingdeeError,
+    KingdeeSessionExpired,
+    KingdeeTransportError,
+    OperationResult,
+)
 from flows.settings import SyncSettings
 from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.mappings import TableError, load_shop_customer_map, load_warehouse_stock_map
@@ -34,9 +41,16 @@ OUTCOME_SCHEMA = {
     "shop_name": pl.String,
     "outcome": pl.String,  # written | would_create | skipped_existing | held | failed
     "kingdee_number": pl.String,
+    "follow_up": pl.String,  # submitted | submit_failed | audited | audit_failed; null: neither was asked
     "message": pl.String,
 }
 WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED = "written", "would_create", "skipped_existing", "held", "failed"
+# What Submit / Audit answered for a written (or already saved) bill: a state after its outcome, not an outcome.
+SUBMITTED, SUBMIT_FAILED, AUDITED, AUDIT_FAILED = "submitted", "submit_failed", "audited", "audit_failed"
+FOLLOW_UPS = (SUBMITTED, SUBMIT_FAILED, AUDITED, AUDIT_FAILED)
+FOLLOW_UP_FAILED = (SUBMIT_FAILED, AUDIT_FAILED)
+# FDocumentStatus (KINGDEE_API_NOTES.md §5.1) of a bill saved and not submitted (创建), and submitted, not audited.
+CREATED, IN_AUDIT = "A", "B"
 
 
 # --- windows and watermarks ------------------------------------------------------------------
@@ -177,6 +191,7 @@ def _outcomes(
             "shop_name": chunk["shop_name"],
             "outcome": [outcome] * chunk.height,
             "kingdee_number": [(numbers or {}).get(b) for b in chunk["bill_no"]],
+            "follow_up": [None] * chunk.height,
             "message": [(messages or {}).get(b) for b in chunk["bill_no"]],
         },
         schema=OUTCOME_SCHEMA,
@@ -235,14 +250,71 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
     return pl.concat(parts)
 
 
-def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, settings: SyncSettings) -> None:
-    """Optional Submit (and Audit) of what this run wrote; off by default (the customer reviews first)."""
-    numbers = outcomes.filter(pl.col("outcome") == WRITTEN)["kingdee_number"].to_list()
-    if not numbers or not settings.submit_after_save:
-        return
-    kingdee.submit(form_id, numbers)
+def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, settings: SyncSettings) -> pl.DataFrame:
+    """Optional Submit (and Audit) after the save; off by default (the customer reviews first).
+
+    Submits what this run wrote and the bills it found already saved but still 创建 (A): a run that
+    stopped between save and submit, or whose Submit failed, left them so, and its window or the ledger
+    brings them back. Audits only what Submit accepted, and bills found 审核中 (B: submitted, not yet
+    audited, as a run that stopped or failed after Submit leaves them). Bills a person moved on (Z, C, D)
+    are left alone. Returns `outcomes`
+    with each bill's `follow_up` state; a failure's reason goes to `message`.
+    """
+    if not settings.submit_after_save:
+        return outcomes
+    bills = outcomes.filter(pl.col("outcome").is_in([WRITTEN, SKIPPED]) & pl.col("document").is_not_null())
+    skipped = bills.filter(pl.col("outcome") == SKIPPED)["document"].to_list()
+    statuses = kingdee.bill_statuses(form_id, skipped) if skipped else {}
+    written = bills.filter(pl.col("outcome") == WRITTEN)
+    to_submit = dict(zip(written["kingdee_number"].fill_null(written["document"]), written["document"], strict=True))
+    to_submit.update({d: d for d in skipped if statuses.get(d) == CREATED})
+    states = _operate(kingdee.submit, form_id, to_submit, SUBMITTED, SUBMIT_FAILED)
     if settings.audit_after_submit:
-        kingdee.audit(form_id, numbers)
+        to_audit = {n: d for n, d in to_submit.items() if states[d][0] == SUBMITTED}
+        to_audit.update({d: d for d in skipped if statuses.get(d) == IN_AUDIT})
+        states.update(_operate(kingdee.audit, form_id, to_audit, AUDITED, AUDIT_FAILED))
+    state = {d: s for d, (s, _) in states.items()}
+    reason = {d: m for d, (_, m) in states.items() if m}
+    document = pl.col("document")
+    return outcomes.with_columns(
+        document.replace_strict(state, default=None, return_dtype=pl.String).alias("follow_up"),
+        pl.coalesce(document.replace_strict(reason, default=None, return_dtype=pl.String), "message").alias("message"),
+    )
+
+
+def _operate(
+    operation: Callable[[str, list[str]], list[OperationResult]],
+    form_id: str,
+    documents: dict[str, str],
+    done: str,
+    failed: str,
+) -> dict[str, tuple[str, str | None]]:
+    """(state, reason) per document of one Submit or Audit of `documents` (Kingdee number -> document).
+    A call without a usable answer may or may not have acted: every bill of it counts as failed, and the next
+    run, which reads the bill's status again, takes each on from where it really is."""
+    if not documents:
+        return {}
+    try:
+        results = operation(form_id, list(documents))
+    except KingdeeError as exc:
+        name = getattr(operation, "__name__", "operation")
+        log.warning("%s of %d %s bills got no answer (%s)", name, len(documents), form_id, type(exc).__name__)
+        reason = f"没有收到金蝶的答复, 下次运行重新检查 / no answer, checked again next run ({exc})"
+        return {document: (failed, reason) for document in documents.values()}
+    return {documents[r.number]: (done, None) if r.ok else (failed, "; ".join(r.errors)) for r in results}
+
+
+def needing_attention(attention: pl.DataFrame | None, outcomes: pl.DataFrame) -> pl.DataFrame | None:
+    """`attention` plus the bills whose Submit or Audit failed: saved in Kingdee, not taken as far as asked."""
+    failed = outcomes.filter(pl.col("follow_up").is_in(FOLLOW_UP_FAILED)).select(
+        "document",
+        pl.format("金蝶单据已保存, 但 {}: {} / saved in Kingdee, not taken further", "follow_up", "message").alias(
+            "message"
+        ),
+    )
+    if failed.is_empty():
+        return attention
+    return failed if attention is None else pl.concat([attention, failed])
 
 
 def held_outcomes(held_rows: pl.DataFrame, documents: pl.DataFrame | None = None, key: str = "") -> pl.DataFrame:
@@ -269,6 +341,7 @@ def held_outcomes(held_rows: pl.DataFrame, documents: pl.DataFrame | None = None
             "shop_name",
             pl.lit(HELD).alias("outcome"),
             pl.lit(None, pl.String).alias("kingdee_number"),
+            pl.lit(None, pl.String).alias("follow_up"),
             "message",
         )
         .cast(OUTCOME_SCHEMA)
@@ -285,6 +358,7 @@ def outcome_frame(documents: list[str], outcomes: list[str], messages: list[str 
             pl.lit(None, pl.String).alias("shop_name"),
             "outcome",
             pl.lit(None, pl.String).alias("kingdee_number"),
+            pl.lit(None, pl.String).alias("follow_up"),
             "message",
         )
         .cast(OUTCOME_SCHEMA)

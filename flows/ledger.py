@@ -6,6 +6,8 @@ documents are still pending and fetches those again by number before its window,
 mapping or a master record releases them on the next run without anyone touching a watermark.
 A document leaves the pending list only when it was written (or found already in Kingdee), or when
 Jushuitan no longer offers it in scope (recorded as `out_of_scope` with the time, never deleted).
+A bill saved in Kingdee whose Submit or Audit failed stays pending as `submit_failed` / `audit_failed`,
+so the next run fetches it again, finds it by FBillNo and takes it on from its Kingdee status.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-PENDING = ("held", "failed")
+PENDING = ("held", "failed", "submit_failed", "audit_failed")
+FOLLOW_UP_FAILED = PENDING[2:]
 RELEASED = "released"
 OUT_OF_SCOPE = "out_of_scope"
 
@@ -54,16 +57,22 @@ class HeldLedger:
     def pending(self, sync: str) -> list[str]:
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT document FROM held_documents WHERE sync = ? AND status IN (?, ?) ORDER BY first_seen, document",
+                f"SELECT document FROM held_documents WHERE sync = ? AND status IN ({', '.join('?' * len(PENDING))}) "
+                "ORDER BY first_seen, document",
                 (sync, *PENDING),
             ).fetchall()
         return [document for (document,) in rows]
 
     def record(self, sync: str, outcomes: pl.DataFrame, retried: Iterable[str], now: datetime) -> int:
-        """Store this run's held/failed documents, release the ones that went through, and close
-        retried ones that no longer came back in scope. Returns how many were closed that way."""
+        """Store this run's held/failed documents (and bills whose Submit or Audit failed), release the
+        ones that went through, and close retried ones that no longer came back in scope. Returns how
+        many were closed that way."""
         stamp = now.isoformat()
         seen = set(outcomes["document"].drop_nulls().to_list())
+        follow_up_failed = pl.col("follow_up").is_in(FOLLOW_UP_FAILED)
+        outcomes = outcomes.with_columns(
+            pl.when(follow_up_failed).then(pl.col("follow_up")).otherwise(pl.col("outcome")).alias("outcome")
+        )
         pending = outcomes.filter(pl.col("outcome").is_in(PENDING) & pl.col("document").is_not_null())
         through = outcomes.filter(pl.col("outcome").is_in(["written", "skipped_existing"]))
         gone = [doc for doc in retried if doc not in seen]

@@ -18,6 +18,7 @@ from flows.common import (
     follow_up,
     held_outcomes,
     load_master_data,
+    needing_attention,
     now_shanghai,
     resolve_window,
     run_lock,
@@ -110,18 +111,17 @@ def sync_outbound(
                 )
             )
             totals = run_groups(groups, pipeline)
-            if not dry_run:
-                follow_up(kingdee, FORM_ID, totals.outcomes, settings)
-        closed = 0 if dry_run else ledger.record(SYNC, totals.outcomes, retried, now_shanghai())
+            outcomes = totals.outcomes if dry_run else follow_up(kingdee, FORM_ID, totals.outcomes, settings)
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
             window=window,
-            outcomes=totals.outcomes,
+            outcomes=outcomes,
             held_rows=totals.held_rows,
             warnings=totals.warnings,
             notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
-            attention=totals.attention,
+            attention=needing_attention(totals.attention, outcomes),
         )
         publish(report, settings)
         if window and window.incremental and not dry_run:

@@ -1,7 +1,8 @@
 """What a run tells its readers: a summary that adds up (fetched = written + skipped + held +
-failed), per shop, and every held row with its reasons — as Prefect artifacts (capped) and as
-files in the run's report folder (complete): CSV/JSON for machines, report.xlsx and report.html
-for the analysts (Chinese headers with the field code beside them)."""
+failed; where Submit / Audit left the saved bills is counted beside it), per shop, and every held
+row with its reasons — as Prefect artifacts (capped) and as files in the run's report folder
+(complete): CSV/JSON for machines, report.xlsx and report.html for the analysts (Chinese headers
+with the field code beside them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,21 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 
-from flows.common import FAILED, HELD, SHANGHAI, SKIPPED, WOULD_CREATE, WRITTEN, RunWindow, now_shanghai
+from flows.common import (
+    AUDIT_FAILED,
+    AUDITED,
+    FAILED,
+    FOLLOW_UPS,
+    HELD,
+    SHANGHAI,
+    SKIPPED,
+    SUBMIT_FAILED,
+    SUBMITTED,
+    WOULD_CREATE,
+    WRITTEN,
+    RunWindow,
+    now_shanghai,
+)
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.settings import SyncSettings
 
@@ -26,6 +41,12 @@ OUTCOME_ZH = {
     SKIPPED: "金蝶已存在, 跳过",
     HELD: "暂缓",
     FAILED: "失败",
+}
+FOLLOW_UP_ZH = {
+    SUBMITTED: "已提交, 未审核",
+    SUBMIT_FAILED: "提交失败 (仍为创建状态)",
+    AUDITED: "已审核",
+    AUDIT_FAILED: "审核失败 (已提交, 审核中)",
 }
 SYNC_ZH = {"outbound": "销售出库", "returns": "销售退货", "materials": "物料"}
 HEADERS = {
@@ -45,6 +66,8 @@ HEADERS = {
     "outcome": "结果 outcome",
     "outcome_zh": "结果说明 outcome_zh",
     "kingdee_number": "金蝶单号 kingdee_number",
+    "follow_up": "提交/审核 follow_up",
+    "follow_up_zh": "提交/审核说明 follow_up_zh",
     "held_documents": "暂缓单据数 held_documents",
     "held_lines": "暂缓行数 held_lines",
     "fetched": "抓取单据数 fetched",
@@ -53,6 +76,10 @@ HEADERS = {
     SKIPPED: "已存在跳过 skipped_existing",
     HELD: "暂缓 held",
     FAILED: "失败 failed",
+    SUBMITTED: "已提交 submitted",
+    SUBMIT_FAILED: "提交失败 submit_failed",
+    AUDITED: "已审核 audited",
+    AUDIT_FAILED: "审核失败 audit_failed",
 }
 
 
@@ -72,6 +99,11 @@ class SyncReport:
         counts = {name: int(by_outcome.get(name, 0)) for name in COUNTED}
         return {"fetched": self.outcomes.height, **counts}
 
+    def follow_ups(self) -> dict[str, int]:
+        """Saved bills by where Submit / Audit left them (each bill once, in its last state)."""
+        by_state = dict(self.outcomes.group_by("follow_up").len().rows())
+        return {name: int(by_state.get(name, 0)) for name in FOLLOW_UPS}
+
     def per_shop(self) -> pl.DataFrame:
         if self.outcomes.is_empty():
             return pl.DataFrame(
@@ -90,6 +122,7 @@ class SyncReport:
             "dry_run": self.dry_run,
             "window": None if self.window is None else [self.window.start.isoformat(), self.window.end.isoformat()],
             **self.counts(),
+            **self.follow_ups(),
             "held_lines": self.held_rows.height,
             "warnings": self.warnings.height,
             "notes": self.notes,
@@ -107,6 +140,12 @@ class SyncReport:
             f"| fetched | {written} | skipped (already in Kingdee) | held | failed |\n|---|---|---|---|---|\n"
             f"| {c['fetched']} | {c[written]} | {c[SKIPPED]} | {c[HELD]} | {c[FAILED]} |\n\n"
         )
+        follow_ups = self.follow_ups()
+        if any(follow_ups.values()):
+            head += (
+                "| " + " | ".join(FOLLOW_UPS) + " |\n|" + "---|" * len(FOLLOW_UPS) + "\n"
+                "| " + " | ".join(str(follow_ups[name]) for name in FOLLOW_UPS) + " |\n\n"
+            )
         shops = self.per_shop()
         if not shops.is_empty():
             head += "## Per shop\n\n| shop | " + " | ".join(COUNTED) + " |\n|---|" + "---|" * len(COUNTED) + "\n"
@@ -152,7 +191,7 @@ class SyncReport:
             "同步 sync": f"{SYNC_ZH.get(self.sync, self.sync)} {self.sync}",
             "试运行 dry_run": "是 yes" if self.dry_run else "否 no",
             "时间窗口 window (Asia/Shanghai)": window,
-            **{HEADERS[name]: n for name, n in counts.items()},
+            **{HEADERS[name]: n for name, n in {**counts, **self.follow_ups()}.items()},
             "暂缓行数 held_lines": self.held_rows.height,
             "警告数 warnings": self.warnings.height,
             "需人工处理 needs_attention": 0 if self.attention is None else self.attention.height,
@@ -161,9 +200,11 @@ class SyncReport:
 
     def sheets(self) -> list[ReportSheet]:
         """The workbook's sheets after the overview, in the order an analyst works through them."""
-        order = [c for col in self.outcomes.columns for c in ((col, "outcome_zh") if col == "outcome" else (col,))]
+        labels = {"outcome": OUTCOME_ZH, "follow_up": FOLLOW_UP_ZH}
+        order = [c for col in self.outcomes.columns for c in ((col, f"{col}_zh") if col in labels else (col,))]
         documents = self.outcomes.with_columns(
-            pl.col("outcome").replace_strict(OUTCOME_ZH, default=None, return_dtype=pl.String).alias("outcome_zh")
+            pl.col(col).replace_strict(zh, default=None, return_dtype=pl.String).alias(f"{col}_zh")
+            for col, zh in labels.items()
         ).select(order)
         sheets = [
             ReportSheet(
@@ -188,7 +229,7 @@ class SyncReport:
                 "单据结果 documents",
                 documents,
                 HEADERS,
-                "本次范围内每张单据的结果 / the outcome of every document in scope",
+                "本次范围内每张单据的结果及提交/审核 / every document's outcome, and its Submit / Audit",
             ),
             ReportSheet("警告 warnings", self.warnings, HEADERS, "不阻止写入的提示 / notices that did not hold"),
         ]

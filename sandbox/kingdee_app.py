@@ -32,7 +32,7 @@ import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote, unquote
@@ -52,6 +52,9 @@ BAD_PASSPORT = "Fail to verify thirty passport"
 SESSION_COOKIE = "kdservice-sessionid"
 ASPNET_COOKIE = "ASP.NET_SessionId"
 SIMULATED_FAILURE = "模拟业务校验失败"
+SIMULATED_SUBMIT_FAILURE = "模拟提交失败"
+SIMULATED_AUDIT_FAILURE = "模拟审核失败"
+STOCK_CHECK_INTERACTION = "STK_InvCheckResult"
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
 
@@ -385,29 +388,33 @@ def _positive(value: Any) -> bool | None:
 @dataclass
 class _SaveFaults:
     """Business faults set through `POST /__admin/save_faults`; MsgCode 14 hits authenticated
-    DynamicFormService calls (queries and writes), never logins or the data-centre list."""
+    DynamicFormService calls (queries and writes), never logins or the data-centre list.
+
+    `fail_submit_numbers` / `fail_audit_numbers` make Submit / Audit refuse those bills (MsgCode 11);
+    `audit_stock_short` makes stock short for every SAL_OUTSTOCK line, so an Audit without
+    `InterationFlags: STK_InvCheckResult` stops at the inventory-check interaction."""
 
     fail_bill_numbers: set[str] = field(default_factory=set)
     timeout_after_commit_seconds: float = 0.0  # stays on until set back to 0
     msgcode14_next: int = 0
+    fail_submit_numbers: set[str] = field(default_factory=set)
+    fail_audit_numbers: set[str] = field(default_factory=set)
+    audit_stock_short: bool = False
 
     def update(self, changes: dict) -> None:
-        unknown = set(changes) - {"fail_bill_numbers", "timeout_after_commit_seconds", "msgcode14_next"}
+        kinds = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        unknown = set(changes) - set(kinds)
         if unknown:
             raise ValueError(f"unknown save faults: {sorted(unknown)}")
-        if "fail_bill_numbers" in changes:
-            self.fail_bill_numbers = {str(n) for n in changes["fail_bill_numbers"]}
-        if "timeout_after_commit_seconds" in changes:
-            self.timeout_after_commit_seconds = float(changes["timeout_after_commit_seconds"])
-        if "msgcode14_next" in changes:
-            self.msgcode14_next = int(changes["msgcode14_next"])
+        for name, value in changes.items():
+            setattr(self, name, {str(n) for n in value} if kinds[name] is set else kinds[name](value))
 
     def as_json(self) -> dict:
-        return {
-            "fail_bill_numbers": sorted(self.fail_bill_numbers),
-            "timeout_after_commit_seconds": self.timeout_after_commit_seconds,
-            "msgcode14_next": self.msgcode14_next,
-        }
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+def _jsonable(value: Any) -> Any:
+    return sorted(value) if isinstance(value, set) else value
 
 
 class _BillStore:
@@ -534,6 +541,7 @@ class _Kingdee:
         # How often the save faults struck (tests check that a fault they set really happened).
         self.simulated_row_failures = 0
         self.late_answers_after_commit = 0
+        self.stock_check_interactions = 0
         self.logins = 0
         self._saves_in_flight = 0
         self.max_concurrent_saves = 0
@@ -945,6 +953,7 @@ class _Kingdee:
         errors: list[dict] = []
         successes: list[dict] = []
         msg_codes: list[int] = []  # the envelope carries the first failure's code
+        interactions = 0
         for index, (kind, value) in enumerate(targets):
             bill = stored.get(value) if kind == "number" else _by_fid(stored.values(), value)
             if bill is None:
@@ -964,6 +973,12 @@ class _Kingdee:
                 )
                 msg_codes.append(12)
                 continue
+            refusal = self._operation_fault(form, operation, data, number)
+            if refusal:
+                errors.append({"FieldName": None, "DIndex": index, "Message": refusal})
+                msg_codes.append(11)
+                interactions += refusal.startswith(STOCK_CHECK_INTERACTION)
+                continue
             successes.append({"Id": _get(bill, "FID"), "Number": number, "DIndex": index})
             if after is None:
                 stored.pop(number)
@@ -973,7 +988,30 @@ class _Kingdee:
             if after == "C":
                 _set(bill, "FApproveDate", self.now())
             stored.changed(number)
-        return {"Result": {"ResponseStatus": _status(errors, successes, msg_codes[0] if msg_codes else 0)}}
+        result: dict[str, Any] = {"ResponseStatus": _status(errors, successes, msg_codes[0] if msg_codes else 0)}
+        if interactions:
+            result["InteractionContext"] = {"InteractionFormId": STOCK_CHECK_INTERACTION, "Count": interactions}
+        return {"Result": result}
+
+    def _operation_fault(self, form: _BillForm, operation: str, data: dict, number: str) -> str | None:
+        """Why the save faults make this Submit / Audit refuse `number`, or None.
+
+        [U] The stock-check refusal: KINGDEE_API_NOTES.md §5.4 says an outbound Audit fails on short stock
+        unless `InterationFlags` pre-answers STK_InvCheckResult; the exact shape of the interaction answer
+        is not public, so the bill fails in the §4 envelope (IsSuccess false, its DIndex) and the Result
+        names the interaction form."""
+        faults = self.save_faults
+        if operation == "Submit" and number in faults.fail_submit_numbers:
+            return SIMULATED_SUBMIT_FAILURE
+        if operation != "Audit":
+            return None
+        if number in faults.fail_audit_numbers:
+            return SIMULATED_AUDIT_FAILURE
+        flags = {f.strip() for f in str(_get(data, "InterationFlags") or "").split(";")}
+        if faults.audit_stock_short and form.form_id == "SAL_OUTSTOCK" and STOCK_CHECK_INTERACTION not in flags:
+            self.stock_check_interactions += 1
+            return f"{STOCK_CHECK_INTERACTION}: 单据“{number}”审核后即时库存将为负数，是否继续？（库存不足）"
+        return None
 
     def stats(self) -> dict:
         return {
@@ -982,6 +1020,7 @@ class _Kingdee:
             "duplicate_rejections": self.duplicate_rejections,
             "simulated_row_failures": self.simulated_row_failures,
             "late_answers_after_commit": self.late_answers_after_commit,
+            "stock_check_interactions": self.stock_check_interactions,
             "max_concurrent_saves": self.max_concurrent_saves,
             "logins": self.logins,
             "sessions_created": self.sessions.created,

@@ -70,7 +70,8 @@ DEFAULT_SAVE_OPTIONS: dict[str, Any] = {
 }
 OPERATION_DEFAULTS: dict[str, dict[str, Any]] = {
     SUBMIT: {"CreateOrgId": 0, "Ids": "", "IgnoreInterationFlag": ""},
-    AUDIT: {"CreateOrgId": 0, "Ids": "", "IgnoreInterationFlag": ""},
+    # Audit is where an outbound bill leaves stock: pre-answer the same inventory check as on save.
+    AUDIT: {"CreateOrgId": 0, "Ids": "", "InterationFlags": "STK_InvCheckResult", "IgnoreInterationFlag": ""},
     DELETE: {"CreateOrgId": 0, "Ids": ""},
 }
 
@@ -302,14 +303,22 @@ class KingdeeClient:
 
     def existing_bill_numbers(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> set[str]:
         """Which of `numbers` already exist as FBillNo on `form_id`: the idempotency check before a save."""
-        wanted = list(dict.fromkeys(numbers))
-        found: set[str] = set()
-        for chunk in _chunks(wanted, chunk_size):
-            rows = self._query(
-                EXECUTE_BILL_QUERY, form_id, ["FBillNo"], Filter.in_("FBillNo", chunk), "FBillNo ASC", None
-            )
-            found.update(str(row[0]) for row in rows if isinstance(row, list) and row)
-        return found
+        return {str(row[0]) for row in self._bills_by_number(form_id, ["FBillNo"], numbers, chunk_size)}
+
+    def bill_statuses(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> dict[str, str]:
+        """FDocumentStatus (Z/A/B/C/D) by FBillNo of those of `numbers` that exist on `form_id`."""
+        rows = self._bills_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, chunk_size)
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    def _bills_by_number(
+        self, form_id: str, keys: list[str], numbers: Iterable[str], chunk_size: int
+    ) -> list[list[Any]]:
+        """Rows of `keys` for the bills whose FBillNo is one of `numbers`, asked in chunks of IN lists."""
+        rows: list[list[Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(numbers)), chunk_size):
+            found = self._query(EXECUTE_BILL_QUERY, form_id, keys, Filter.in_("FBillNo", chunk), "FBillNo ASC", None)
+            rows.extend(row for row in found if isinstance(row, list) and len(row) == len(keys))
+        return rows
 
     def _query(
         self,

@@ -600,6 +600,14 @@ def test_submit_and_audit_report_per_number() -> None:
     }
 
 
+def test_audit_pre_answers_the_stock_check_interaction() -> None:
+    recorder = Recorder(lambda _request: httpx.Response(200, json=status(True, successes=[{"Number": "B0"}])))
+    with recorder.client() as client:
+        assert client.audit("SAL_OUTSTOCK", ["B0"])[0].ok
+    assert recorder.services() == ["DynamicFormService.Audit"]
+    assert body(recorder.requests[0])["data"]["InterationFlags"] == "STK_InvCheckResult"
+
+
 # --- secrets -------------------------------------------------------------------------------------------
 
 

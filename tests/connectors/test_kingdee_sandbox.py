@@ -199,11 +199,13 @@ def test_submit_then_audit_moves_bills_to_audited(world: SandboxWorld, client: K
 
     early = client.audit(OUTSTOCK, ["AUD-1"])
     assert not early[0].ok and early[0].errors  # not submitted yet
+    assert client.bill_statuses(OUTSTOCK, ["AUD-2", "AUD-404", "AUD-1"]) == {"AUD-1": "A", "AUD-2": "A"}
     submitted = client.submit(OUTSTOCK, ["AUD-1", "AUD-2", "AUD-404"])
     assert [(r.number, r.ok) for r in submitted] == [("AUD-1", True), ("AUD-2", True), ("AUD-404", False)]
     assert all(r.ok for r in client.audit(OUTSTOCK, ["AUD-1", "AUD-2"]))
     status = client.execute_bill_query(OUTSTOCK, ["FBillNo", "FDocumentStatus"], order_by="FBillNo")
     assert status.rows() == [("AUD-1", "C"), ("AUD-2", "C")]
+    assert client.bill_statuses(OUTSTOCK, ["AUD-1"]) == {"AUD-1": "C"}
     assert not client.delete(OUTSTOCK, ["AUD-1"])[0].ok  # audited bills cannot be deleted
 
 

@@ -29,7 +29,9 @@ def test_a_document_seen_twice_in_a_run_reports_what_kingdee_holds():
             "document": ["1", "1", "2", "2", None, None],
             "outcome": ["held", "written", "held", "failed", "held", "held"],
         }
-    ).with_columns(pl.lit(None, pl.String).alias(c) for c in ("shop_id", "shop_name", "kingdee_number", "message"))
+    ).with_columns(
+        pl.lit(None, pl.String).alias(c) for c in ("shop_id", "shop_name", "kingdee_number", "follow_up", "message")
+    )
     final = final_outcomes(outcomes.select(list(OUTCOME_SCHEMA)).cast(OUTCOME_SCHEMA))
     assert sorted(final.filter(pl.col("document").is_not_null()).select("document", "outcome").rows()) == [
         ("1", "written"),

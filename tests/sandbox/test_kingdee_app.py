@@ -748,3 +748,30 @@ def test_legacy_positional_parameters_body_is_understood(server: BackgroundServe
     assert signed_post(server, f"{FORM_SERVICE}.ExecuteBillQuery", {"parameters": json.dumps([data])}).json() == [
         ["P1"]
     ]
+
+
+def test_save_faults_make_submit_and_audit_refuse_chosen_bills(server: BackgroundServer) -> None:
+    save(server, "SAL_OUTSTOCK", [outstock("F1"), outstock("F2"), outstock("F3")])
+    faults = {"fail_submit_numbers": ["F1"], "fail_audit_numbers": ["F2"]}
+    httpx.post(server.url + "/__admin/save_faults", json=faults).raise_for_status()
+    submitted = operate(server, "Submit", "SAL_OUTSTOCK", Numbers=["F1", "F2", "F3"])
+    assert submitted["IsSuccess"] is False and submitted["MsgCode"] == 11
+    assert [(e["DIndex"], e["Message"]) for e in submitted["Errors"]] == [(0, "模拟提交失败")]
+    audited = operate(server, "Audit", "SAL_OUTSTOCK", Numbers=["F2", "F3"])
+    assert [(e["DIndex"], e["Message"]) for e in audited["Errors"]] == [(0, "模拟审核失败")]
+    assert [document_status(server, n) for n in ("F1", "F2", "F3")] == [[["A"]], [["B"]], [["C"]]]
+
+
+def test_audit_of_short_stock_stops_at_the_interaction_unless_pre_answered(server: BackgroundServer) -> None:
+    save(server, "SAL_OUTSTOCK", [outstock("S1")])
+    httpx.post(server.url + "/__admin/save_faults", json={"audit_stock_short": True}).raise_for_status()
+    operate(server, "Submit", "SAL_OUTSTOCK", Numbers=["S1"])
+    answer = signed_post(server, f"{FORM_SERVICE}.Audit", {"formid": "SAL_OUTSTOCK", "data": {"Numbers": ["S1"]}})
+    result = answer.json()["Result"]
+    assert result["ResponseStatus"]["IsSuccess"] is False
+    assert result["ResponseStatus"]["Errors"][0]["Message"].startswith("STK_InvCheckResult")
+    assert result["InteractionContext"]["InteractionFormId"] == "STK_InvCheckResult"
+    assert document_status(server, "S1") == [["B"]]
+    flagged = operate(server, "Audit", "SAL_OUTSTOCK", Numbers=["S1"], InterationFlags="STK_InvCheckResult")
+    assert flagged["IsSuccess"] is True and document_status(server, "S1") == [["C"]]
+    assert httpx.get(server.url + "/__admin/stats").json()["stock_check_interactions"] == 1
