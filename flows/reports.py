@@ -15,7 +15,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 
-from flows.common import FAILED, HELD, SHANGHAI, SKIPPED, WOULD_CREATE, WRITTEN, RunWindow, now_shanghai
+from flows.common import (
+    FAILED,
+    HELD,
+    NUMBERS,
+    SHANGHAI,
+    SKIPPED,
+    WOULD_CREATE,
+    WRITTEN,
+    RunWindow,
+    now_shanghai,
+)
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.settings import SyncSettings
 
@@ -66,6 +76,7 @@ class SyncReport:
     warnings: pl.DataFrame
     notes: dict[str, int] = field(default_factory=dict)  # out-of-scope counts and other facts
     attention: pl.DataFrame | None = None  # documents a human must look at (e.g. cancelled after booking)
+    not_found: list[str] = field(default_factory=list)  # numbers asked for that the source system does not know
 
     def counts(self) -> dict[str, int]:
         by_outcome = dict(self.outcomes.group_by("outcome").len().rows())
@@ -93,6 +104,7 @@ class SyncReport:
             "held_lines": self.held_rows.height,
             "warnings": self.warnings.height,
             "notes": self.notes,
+            "not_found": self.not_found,
             "needs_attention": 0 if self.attention is None else self.attention.height,
         }
 
@@ -118,6 +130,9 @@ class SyncReport:
                 )
         if self.notes:
             head += "\n## Not in scope\n\n" + "".join(f"- {k}: {v}\n" for k, v in self.notes.items())
+        if self.not_found:
+            head += f"\n## Not found in {NUMBERS[self.sync][1]} ({len(self.not_found)})\n\n"
+            head += "".join(f"- {md_text(number)}\n" for number in self.not_found)
         if self.attention is not None and not self.attention.is_empty():
             head += f"\n## Needs attention ({self.attention.height})\n\n"
             head += "".join(
@@ -156,6 +171,7 @@ class SyncReport:
             "暂缓行数 held_lines": self.held_rows.height,
             "警告数 warnings": self.warnings.height,
             "需人工处理 needs_attention": 0 if self.attention is None else self.attention.height,
+            "未找到的单号 not_found": ", ".join(self.not_found) or "—",
             **{f"备注 note: {k}": v for k, v in self.notes.items()},
         }
 
