@@ -27,7 +27,7 @@ from flows.common import (
     run_lock,
 )
 from flows.ledger import HeldLedger
-from flows.reports import SyncReport, publish
+from flows.reports import SyncReport, check_reports_dir, publish
 from flows.settings import SyncSettings
 from transforms.materials import map_materials, material_fields
 
@@ -90,6 +90,7 @@ def sync_materials(
     `documents`: material numbers to push again regardless of their modify date."""
     settings = SyncSettings()
     documents = check_documents(SYNC, documents)
+    check_reports_dir(settings)
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
         with open_clients() as (jst, kingdee):

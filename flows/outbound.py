@@ -26,7 +26,7 @@ from flows.common import (
 )
 from flows.ledger import HeldLedger
 from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
-from flows.reports import SyncReport, publish
+from flows.reports import SyncReport, check_reports_dir, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
 from transforms.frames import OUTBOUND_PAGE, decode_pages, outbound_lines
@@ -97,6 +97,7 @@ def sync_outbound(
     """
     settings = SyncSettings()
     documents = check_documents(SYNC, documents)
+    check_reports_dir(settings)
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
         with open_clients() as (jst, kingdee):
