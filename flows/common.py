@@ -154,10 +154,17 @@ class ByNumber:
     numbers: list[str]
     replay: bool
     seen: set[str]  # numbers the source returned (filled while the pages pass, see `noting`)
+    # Pending ledger rows whose number cannot be fetched by id (Jushuitan sent a malformed io_id/as_id): they
+    # stay pending, counted, until their document comes back in a window.
+    unfetchable: int = 0
 
     @classmethod
     def of(cls, sync: str, documents: list[str] | None, ledger: HeldLedger) -> ByNumber:
-        return cls(sync, documents or ledger.pending(sync), bool(documents), set())
+        if documents:
+            return cls(sync, documents, True, set())
+        pending = ledger.pending(sync)
+        bad = set(not_whole_numbers(pending)) if NUMBERS[sync][1] == "Jushuitan" else set()
+        return cls(sync, [n for n in pending if n not in bad], False, set(), len(bad))
 
     def noting(self, pages: Iterable[list[dict]]) -> Iterator[list[dict]]:
         """The pages, unchanged, noting which document numbers came back."""
@@ -174,6 +181,7 @@ class ByNumber:
         asked = {"replayed": len(self.numbers)} if self.replay else {"held earlier, retried": len(self.numbers)}
         return {
             **asked,
+            **({"held earlier, no number to fetch it by": self.unfetchable} if self.unfetchable else {}),
             "held earlier, no longer in scope": closed,
             f"not found in {NUMBERS[self.sync][1]}": len(self.not_found()),
         }

@@ -103,3 +103,15 @@ def test_a_replay_does_not_close_or_count_ledger_rows_it_never_held(tmp_path):
     assert ledger.record("outbound", rows.clear(), ["1001", "1002", "9999"], now) == 1
     statuses = dict(ledger.documents("outbound").select("document", "status").rows())
     assert statuses == {"1001": "out_of_scope", "1002": "released"}
+
+
+def test_a_held_document_with_a_malformed_number_stays_pending_and_does_not_break_the_next_run(sandbox):
+    from flows.outbound import sync_outbound
+
+    ledger = HeldLedger(SyncSettings().held_ledger_path)
+    row = {"shop_id": "1", "shop_name": "s", "outcome": "held", "kingdee_number": None, "message": "held"}
+    ledger.record("outbound", pl.DataFrame([{"document": "3000x", **row}]), [], datetime(2026, 11, 20))
+    summary = sync_outbound(since=sandbox.world.start, until=datetime.now(sandbox.world.end.tzinfo))
+    assert summary["notes"]["held earlier, no number to fetch it by"] == 1
+    assert summary["notes"]["held earlier, retried"] == 0 and summary["not_found"] == []
+    assert "3000x" in ledger.pending("outbound")
