@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -52,13 +53,12 @@ def sync(
 
     common = {"since": since, "until": until, "dry_run": dry_run}
     if which is Sync.all:
-        result = sync_all(**common, batch_size=batch_size)
+        typer.echo(json.dumps(sync_all(**common, batch_size=batch_size), ensure_ascii=False, indent=2))
     elif which is Sync.materials:
-        result = sync_materials(**common, documents=document or None)
+        _run_sync(which.value, sync_materials, document, **common)
     else:
         flow = sync_outbound if which is Sync.outbound else sync_returns
-        result = flow(**common, batch_size=batch_size, documents=document or None)
-    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        _run_sync(which.value, flow, document, **common, batch_size=batch_size)
 
 
 class Document(StrEnum):
@@ -79,7 +79,27 @@ def replay(
     from flows.returns import sync_returns
 
     flow = {"materials": sync_materials, "outbound": sync_outbound, "returns": sync_returns}[which.value]
-    typer.echo(json.dumps(flow(documents=documents, dry_run=dry_run), ensure_ascii=False, indent=2))
+    _run_sync(which.value, flow, documents, dry_run=dry_run)
+
+
+NOT_FOUND_EXIT = 3  # some of the numbers asked for are unknown to the source system (README, "Running syncs")
+
+
+def _run_sync(sync: str, flow: Callable[..., dict], documents: list[str] | None, **params: object) -> None:
+    """Run one sync and print its summary. Numbers that cannot be document numbers exit 2 before anything
+    starts; numbers the source system does not know are named on stderr and exit NOT_FOUND_EXIT."""
+    from flows.common import NUMBERS, InvalidDocumentNumbers, check_documents
+
+    try:
+        documents = check_documents(sync, documents)
+    except InvalidDocumentNumbers as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    result = flow(**params, documents=documents)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if result["not_found"]:
+        typer.echo(f"not found in {NUMBERS[sync][1]}: {', '.join(result['not_found'])}", err=True)
+        raise typer.Exit(NOT_FOUND_EXIT)
 
 
 def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.variables import Variable
 
+from connectors.jushuitan import not_whole_numbers, page_ids
 from connectors.kingdee import (
     Filter,
     KingdeeClient,
@@ -26,6 +27,7 @@ from connectors.kingdee import (
     KingdeeTransportError,
     OperationResult,
 )
+from flows.ledger import HeldLedger
 from flows.settings import SyncSettings
 from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.mappings import TableError, load_shop_customer_map, load_warehouse_stock_map
@@ -129,6 +131,76 @@ def run_lock(sync: str, settings: SyncSettings) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- documents fetched by number -------------------------------------------------------------
+
+# Per sync: what its document numbers are, and the system they are looked up in.
+NUMBERS = {"outbound": ("io_id", "Jushuitan"), "returns": ("as_id", "Jushuitan"), "materials": ("FNumber", "Kingdee")}
+
+
+class InvalidDocumentNumbers(ValueError):
+    """Numbers given to replay that cannot be document numbers: refused before any request."""
+
+
+def check_documents(sync: str, documents: list[str] | None) -> list[str] | None:
+    """The numbers of a replay as the source system writes them; a value that cannot be one (an io_id or
+    as_id is an integer, so "3000%" is a typo) is refused with every bad value named, nothing fetched."""
+    if not documents:
+        return None
+    key, source = NUMBERS[sync]
+    jushuitan = source == "Jushuitan"
+    if bad := not_whole_numbers(documents) if jushuitan else [d for d in documents if not d.strip()]:
+        rule = "a whole number" if jushuitan else "never blank"
+        raise InvalidDocumentNumbers(
+            f"not a valid {key} ({source}'s {key} is {rule}): {', '.join(map(repr, bad))}; "
+            "nothing was fetched or written"
+        )
+    return [str(int(d)) for d in documents] if jushuitan else documents
+
+
+@dataclass(frozen=True)
+class ByNumber:
+    """What a run fetches by number before its window: a replay's numbers, or the ledger's pending ones.
+
+    Counted apart, so a replay never reads as "held earlier", and the numbers the source system does not
+    know are named (they would otherwise vanish: nothing comes back for them)."""
+
+    sync: str
+    numbers: list[str]
+    replay: bool
+    seen: set[str]  # numbers the source returned (filled while the pages pass, see `noting`)
+    # Pending ledger rows whose number cannot be fetched by id (Jushuitan sent a malformed io_id/as_id): they
+    # stay pending, counted, until their document comes back in a window.
+    unfetchable: int = 0
+
+    @classmethod
+    def of(cls, sync: str, documents: list[str] | None, ledger: HeldLedger) -> ByNumber:
+        if documents:
+            return cls(sync, documents, True, set())
+        pending = ledger.pending(sync)
+        bad = set(not_whole_numbers(pending)) if NUMBERS[sync][1] == "Jushuitan" else set()
+        return cls(sync, [n for n in pending if n not in bad], False, set(), len(bad))
+
+    def noting(self, pages: Iterable[list[dict]]) -> Iterator[list[dict]]:
+        """The pages, unchanged, noting which document numbers came back."""
+        key = NUMBERS[self.sync][0]
+        for page in pages:
+            self.seen.update(page_ids(page, key))
+            yield page
+
+    def not_found(self) -> list[str]:
+        return [number for number in self.numbers if number not in self.seen]
+
+    def notes(self, closed: int) -> dict[str, int]:
+        """`closed`: pending ledger rows the run closed because they no longer came back in scope."""
+        asked = {"replayed": len(self.numbers)} if self.replay else {"held earlier, retried": len(self.numbers)}
+        return {
+            **asked,
+            **({"held earlier, no number to fetch it by": self.unfetchable} if self.unfetchable else {}),
+            "held earlier, no longer in scope": closed,
+            f"not found in {NUMBERS[self.sync][1]}": len(self.not_found()),
+        }
 
 
 # --- master data -----------------------------------------------------------------------------

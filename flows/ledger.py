@@ -13,8 +13,8 @@ so the next run fetches it again, finds it by FBillNo and takes it on from its K
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -41,11 +41,19 @@ CREATE TABLE IF NOT EXISTS held_documents (
 """
 
 
+# SQLite's answers for a file that is not a database, or one whose pages are damaged.
+_CORRUPT = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
+class LedgerCorrupt(RuntimeError):
+    """The ledger file cannot be read as a database: a person must restore it or move it aside."""
+
+
 class HeldLedger:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
+        with self._open() as db, db:
             db.execute(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
@@ -54,8 +62,25 @@ class HeldLedger:
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
+    @contextmanager
+    def _open(self) -> Iterator[sqlite3.Connection]:
+        """A connection; a damaged file fails naming itself and the way out, not as a bare DatabaseError
+        (a locked or busy database is not damage and raises as it is)."""
+        try:
+            with closing(self._connect()) as db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", None) not in _CORRUPT:
+                raise
+            raise LedgerCorrupt(
+                f"the held-documents ledger {self.path} is damaged ({exc}). Restore it (with its -wal file) from "
+                f"a backup, or move it aside (e.g. to {self.path.name}.corrupt) so the next run starts an empty "
+                "ledger: the documents it held are then retried only when they come back in a window or are "
+                "replayed."
+            ) from exc
+
     def pending(self, sync: str) -> list[str]:
-        with closing(self._connect()) as db:
+        with self._open() as db:
             rows = db.execute(
                 f"SELECT document FROM held_documents WHERE sync = ? AND status IN ({', '.join('?' * len(PENDING))}) "
                 "ORDER BY first_seen, document",
@@ -66,7 +91,8 @@ class HeldLedger:
     def record(self, sync: str, outcomes: pl.DataFrame, retried: Iterable[str], now: datetime) -> int:
         """Store this run's held/failed documents (and bills whose Submit or Audit failed), release the
         ones that went through, and close retried ones that no longer came back in scope. Returns how
-        many were closed that way."""
+        many were closed that way: only rows the ledger had pending (a replay's numbers it never held, or
+        released ones, are not touched)."""
         stamp = now.isoformat()
         seen = set(outcomes["document"].drop_nulls().to_list())
         follow_up_failed = pl.col("follow_up").is_in(FOLLOW_UP_FAILED)
@@ -76,7 +102,7 @@ class HeldLedger:
         pending = outcomes.filter(pl.col("outcome").is_in(PENDING) & pl.col("document").is_not_null())
         through = outcomes.filter(pl.col("outcome").is_in(["written", "skipped_existing"]))
         gone = [doc for doc in retried if doc not in seen]
-        with closing(self._connect()) as db, db:
+        with self._open() as db, db:
             db.executemany(
                 """
                 INSERT INTO held_documents (sync, document, status, reasons, shop_id, shop_name, first_seen, last_seen)
@@ -94,8 +120,9 @@ class HeldLedger:
                 "UPDATE held_documents SET status = ?, last_seen = ? WHERE sync = ? AND document = ?",
                 [(RELEASED, stamp, sync, doc) for doc in through["document"].to_list()],
             )
-            db.executemany(
-                "UPDATE held_documents SET status = ?, last_seen = ?, reasons = ? WHERE sync = ? AND document = ?",
+            closed = db.executemany(
+                "UPDATE held_documents SET status = ?, last_seen = ?, reasons = ?"
+                f" WHERE sync = ? AND document = ? AND status IN ({', '.join('?' * len(PENDING))})",
                 [
                     (
                         OUT_OF_SCOPE,
@@ -103,16 +130,17 @@ class HeldLedger:
                         "不再符合同步条件 (已取消/未找到) / no longer in scope in Jushuitan",
                         sync,
                         doc,
+                        *PENDING,
                     )
                     for doc in gone
                 ],
-            )
-        return len(gone)
+            ).rowcount
+        return closed
 
     def documents(self, sync: str | None = None) -> pl.DataFrame:
         """Everything the ledger holds (for reports and for people)."""
         query = "SELECT * FROM held_documents" + (" WHERE sync = ?" if sync else "") + " ORDER BY sync, first_seen"
-        with closing(self._connect()) as db:
+        with self._open() as db:
             cursor = db.execute(query, (sync,) if sync else ())
             columns = [c[0] for c in cursor.description]
             return pl.DataFrame(cursor.fetchall(), schema=columns, orient="row")

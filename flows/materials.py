@@ -16,8 +16,10 @@ from flows.common import (
     SHANGHAI,
     WOULD_CREATE,
     WRITTEN,
+    ByNumber,
     RunWindow,
     advance_watermark,
+    check_documents,
     held_outcomes,
     now_shanghai,
     outcome_frame,
@@ -25,7 +27,7 @@ from flows.common import (
     run_lock,
 )
 from flows.ledger import HeldLedger
-from flows.reports import SyncReport, publish
+from flows.reports import SyncReport, check_reports_dir, publish
 from flows.settings import SyncSettings
 from transforms.materials import map_materials, material_schema
 
@@ -38,26 +40,27 @@ def fetch_materials(
     kingdee: KingdeeClient, window: RunWindow | None, numbers: list[str], settings: SyncSettings
 ) -> pl.DataFrame:
     """Audited, enabled, sold-online materials of the org modified in the window, plus `numbers`
-    (held ones retried, or a replay) whatever their modify date."""
+    (held ones retried, or a replay) whatever their modify date or state: map_materials tells which of
+    those are out of scope and why, and a number missing here is one Kingdee does not know."""
     scheme = settings.scheme()
+    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
     wanted = (
         Filter.eq("FDocumentStatus", "C")
         & Filter.eq("FForbidStatus", "A")
         & Filter.eq(scheme.sell_online_field, True)
-        & Filter.eq("FUseOrgId.FNumber", settings.org)
+        & in_org
     )
-    selections = [Filter.in_("FNumber", numbers)] if numbers else []
+    selections = [in_org & Filter.in_("FNumber", numbers)] if numbers else []
     if window:
         # Kingdee compares FModifyDate in its own (Beijing) wall-clock time.
         selections.append(
-            Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
+            wanted
+            & Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
             & Filter.le("FModifyDate", window.end.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
         )
     schema = material_schema(scheme)
     frames = [
-        kingdee.execute_bill_query(
-            "BD_MATERIAL", list(schema), wanted & selection, order_by="FNumber ASC", schema=schema
-        )
+        kingdee.execute_bill_query("BD_MATERIAL", list(schema), selection, order_by="FNumber ASC", schema=schema)
         for selection in selections
     ]
     return pl.concat(frames).unique("FNumber", keep="first", maintain_order=True)
@@ -87,16 +90,19 @@ def sync_materials(
     """Push audited, sold-online Kingdee materials to Jushuitan as items (i_id = sku_id = FNumber).
     `documents`: material numbers to push again regardless of their modify date."""
     settings = SyncSettings()
+    documents = check_documents(SYNC, documents)
+    check_reports_dir(settings)
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
         with open_clients() as (jst, kingdee):
             window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
-            retried = documents or ledger.pending(SYNC)
-            materials = fetch_materials(kingdee, window, retried, settings)
+            by_number = ByNumber.of(SYNC, documents, ledger)
+            materials = fetch_materials(kingdee, window, by_number.numbers, settings)
+            by_number.seen.update(materials["FNumber"].cast(pl.String))
             mapping = map_materials(materials, settings.scheme())
             uploaded = upload_items(jst, mapping.items, dry_run)
         outcomes = pl.concat([uploaded, held_outcomes(mapping.split.held)])
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, by_number.numbers, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
@@ -106,9 +112,9 @@ def sync_materials(
             warnings=mapping.split.warnings,
             notes={
                 **{reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
-                "held earlier, retried": len(retried),
-                "held earlier, no longer in scope": closed,
+                **by_number.notes(closed),
             },
+            not_found=by_number.not_found(),
         )
         publish(report, settings)
         if window and window.incremental and not dry_run:

@@ -13,8 +13,10 @@ from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
 from flows.blocks import open_clients
 from flows.common import (
+    ByNumber,
     RunWindow,
     advance_watermark,
+    check_documents,
     follow_up,
     held_outcomes,
     load_master_data,
@@ -25,7 +27,7 @@ from flows.common import (
 )
 from flows.ledger import HeldLedger
 from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
-from flows.reports import SyncReport, publish
+from flows.reports import SyncReport, check_reports_dir, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
 from transforms.frames import OUTBOUND_PAGE, decode_pages, outbound_lines
@@ -35,10 +37,10 @@ from transforms.outbound import FORM_ID, NEVER_BOOKED, booked, map_outbound
 SYNC = "outbound"
 
 
-def outbound_pages(jst: JushuitanClient, window: RunWindow | None, io_ids: list[str]) -> Iterator[list[dict]]:
-    """Documents of every status, lazily: `io_ids` by number first (held documents retried, or a
-    replay), then the window's pages."""
-    yield from jst.outbound_by_ids(io_ids=io_ids) if io_ids else ()
+def outbound_pages(jst: JushuitanClient, window: RunWindow | None, by_number: ByNumber) -> Iterator[list[dict]]:
+    """Documents of every status, lazily: by number first (held documents retried, or a replay), then
+    the window's pages."""
+    yield from by_number.noting(jst.outbound_by_ids(io_ids=by_number.numbers)) if by_number.numbers else ()
     yield from jst.outbound_pages(modified_begin=window.start, modified_end=window.end) if window else ()
 
 
@@ -95,24 +97,26 @@ def sync_outbound(
     backfill window that leaves the watermark alone. `documents`: replay these io_ids only.
     """
     settings = SyncSettings()
+    documents = check_documents(SYNC, documents)
+    check_reports_dir(settings)
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
         with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
-            retried = documents or ledger.pending(SYNC)
+            by_number = ByNumber.of(SYNC, documents, ledger)
             pipeline = SavePipeline(
                 kingdee, FORM_ID, batch_size or settings.batch_size, settings.kingdee_concurrency, dry_run
             )
             groups = (
                 map_outbound_group(pages, master, settings.scheme(), kingdee)
                 for pages in page_groups(
-                    outbound_pages(jst, window, retried), settings.pages_per_group, settings.max_pages_per_group
+                    outbound_pages(jst, window, by_number), settings.pages_per_group, settings.max_pages_per_group
                 )
             )
             totals = run_groups(groups, pipeline)
             outcomes = totals.outcomes if dry_run else follow_up(kingdee, FORM_ID, totals.outcomes, settings)
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, by_number.numbers, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
@@ -120,7 +124,8 @@ def sync_outbound(
             outcomes=outcomes,
             held_rows=totals.held_rows,
             warnings=totals.warnings,
-            notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
+            notes={**totals.notes, **by_number.notes(closed)},
+            not_found=by_number.not_found(),
             attention=needing_attention(totals.attention, outcomes),
         )
         publish(report, settings)

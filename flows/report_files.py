@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -43,6 +44,24 @@ def md_text(value: object) -> str:
     table cell of an artifact: one line, and no character that would start a link, image, tag, entity or new
     cell (`:` too, or a bare URL becomes a link)."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", "" if value is None else str(value)))
+
+
+class ReportsNotWritable(RuntimeError):
+    """The reports location cannot take a report: found before the run writes anything anywhere else."""
+
+
+def check_writable(folder: Path, setting: str) -> None:
+    """Create `folder` if need be and write a file in it, so that a run whose report could not be written
+    fails before it saves anything (a report written last must not be the first thing to fail)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ReportsNotWritable(
+            f"{setting}={folder} cannot hold reports ({exc.strerror or exc}): point {setting} at a writable "
+            "folder; nothing was fetched or written"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from flows.common import (
     FAILED,
     FOLLOW_UPS,
     HELD,
+    NUMBERS,
+    OUTCOME_SCHEMA,
     SHANGHAI,
     SKIPPED,
     SUBMIT_FAILED,
@@ -31,7 +33,7 @@ from flows.common import (
     RunWindow,
     now_shanghai,
 )
-from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
+from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_text, write_report
 from flows.settings import SyncSettings
 
 COUNTED = (WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED)
@@ -68,6 +70,7 @@ HEADERS = {
     "kingdee_number": "金蝶单号 kingdee_number",
     "follow_up": "提交/审核 follow_up",
     "follow_up_zh": "提交/审核说明 follow_up_zh",
+    "earlier_run": "未出报告的运行 earlier_run",
     "held_documents": "暂缓单据数 held_documents",
     "held_lines": "暂缓行数 held_lines",
     "fetched": "抓取单据数 fetched",
@@ -93,6 +96,9 @@ class SyncReport:
     warnings: pl.DataFrame
     notes: dict[str, int] = field(default_factory=dict)  # out-of-scope counts and other facts
     attention: pl.DataFrame | None = None  # documents a human must look at (e.g. cancelled after booking)
+    not_found: list[str] = field(default_factory=list)  # numbers asked for that the source system does not know
+    # Outcomes of earlier runs whose report could not be written (OUTCOME_SCHEMA + earlier_run); set by publish.
+    earlier: pl.DataFrame | None = None
 
     def counts(self) -> dict[str, int]:
         by_outcome = dict(self.outcomes.group_by("outcome").len().rows())
@@ -126,7 +132,9 @@ class SyncReport:
             "held_lines": self.held_rows.height,
             "warnings": self.warnings.height,
             "notes": self.notes,
+            "not_found": self.not_found,
             "needs_attention": 0 if self.attention is None else self.attention.height,
+            "earlier_unreported": 0 if self.earlier is None else self.earlier.height,
         }
 
     def markdown(self, folder: Path | None) -> str:
@@ -157,6 +165,16 @@ class SyncReport:
                 )
         if self.notes:
             head += "\n## Not in scope\n\n" + "".join(f"- {k}: {v}\n" for k, v in self.notes.items())
+        if self.not_found:
+            head += f"\n## Not found in {NUMBERS[self.sync][1]} ({len(self.not_found)})\n\n"
+            head += "".join(f"- {md_text(number)}\n" for number in self.not_found)
+        if self.earlier is not None:
+            runs = ", ".join(md_text(run) for run in self.earlier["earlier_run"].unique(maintain_order=True))
+            head += (
+                f"\n## Outcomes of an earlier run not reported ({self.earlier.height})\n\n"
+                f"The report of the earlier run {runs} could not be written; its outcomes are listed here "
+                "(earlier_unreported.csv, sheet 未出报告的结果).\n"
+            )
         if self.attention is not None and not self.attention.is_empty():
             head += f"\n## Needs attention ({self.attention.height})\n\n"
             head += "".join(
@@ -195,6 +213,7 @@ class SyncReport:
             "暂缓行数 held_lines": self.held_rows.height,
             "警告数 warnings": self.warnings.height,
             "需人工处理 needs_attention": 0 if self.attention is None else self.attention.height,
+            "未找到的单号 not_found": ", ".join(self.not_found) or "—",
             **{f"备注 note: {k}": v for k, v in self.notes.items()},
         }
 
@@ -242,16 +261,28 @@ class SyncReport:
                     "需要人工在金蝶中处理的单据 / documents a person must handle in Kingdee",
                 )
             )
+        if self.earlier is not None:
+            sheets.append(
+                ReportSheet(
+                    "未出报告的结果 earlier unreported",
+                    self.earlier,
+                    HEADERS,
+                    "之前运行的报告未能写出, 其单据结果列于此 / outcomes of an earlier run whose report failed",
+                )
+            )
         return sheets
 
 
 def report_dir(root: Path, sync: str) -> Path:
     """A new folder per run, named so that a listing sorts by time and shows which sync and run."""
-    ctx = FlowRunContext.get()
-    run = str(ctx.flow_run.id)[:8] if ctx and ctx.flow_run else "local"
-    folder = root / f"{now_shanghai():%Y%m%d-%H%M%S}-{sync}-{run}"
+    folder = root / f"{now_shanghai():%Y%m%d-%H%M%S}-{sync}-{_run_label()}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _run_label() -> str:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id)[:8] if ctx and ctx.flow_run else "local"
 
 
 # The event an automation listens for (docs/operations.md, alerts); the flow run, its deployment and tags
@@ -259,7 +290,41 @@ def report_dir(root: Path, sync: str) -> Path:
 HELD_ALERT_EVENT = "jst-kingdee.held.over-threshold"
 
 
+class ReportNotWritten(RuntimeError):
+    """The run's report failed after its bills were saved; its outcomes are kept for the next report."""
+
+
+def check_reports_dir(settings: SyncSettings) -> None:
+    """Before a run fetches or saves anything: a report it could not write would hide what it wrote."""
+    check_writable(settings.reports_dir, "SYNC_REPORTS_DIR")
+
+
 def publish(report: SyncReport, settings: SyncSettings) -> Path:
+    """Publish the run's report (`_publish`), with the outcomes of earlier runs whose report failed, labelled;
+    those are then dropped from the state directory. If this report fails (disk full, permissions changed
+    mid-run), its outcome table is kept there for the next report, and the run fails so a person hears of it."""
+    kept = sorted((settings.unreported_dir / report.sync).glob("*.csv"))
+    if kept:
+        report.earlier = pl.concat(
+            pl.read_csv(path, schema=OUTCOME_SCHEMA).with_columns(earlier_run=pl.lit(path.stem)) for path in kept
+        )
+    try:
+        folder = _publish(report, settings)
+    except OSError as exc:
+        unreported = settings.unreported_dir / report.sync
+        unreported.mkdir(parents=True, exist_ok=True)
+        path = unreported / f"{now_shanghai():%Y%m%d-%H%M%S}-{report.sync}-{_run_label()}.csv"
+        report.outcomes.write_csv(path)
+        raise ReportNotWritten(
+            f"the {report.sync} report could not be written under SYNC_REPORTS_DIR={settings.reports_dir} ({exc}); "
+            f"this run's outcomes are kept in {path} and the next run's report lists them"
+        ) from exc
+    for path in kept:
+        path.unlink()
+    return folder
+
+
+def _publish(report: SyncReport, settings: SyncSettings) -> Path:
     """Write the run's files, then the Prefect artifacts pointing at them; raise the held-documents alert."""
     folder = report_dir(settings.reports_dir, report.sync)
     (folder / "summary.json").write_text(json.dumps(report.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -268,6 +333,8 @@ def publish(report: SyncReport, settings: SyncSettings) -> Path:
     report.warnings.write_csv(folder / "warnings.csv")
     if report.attention is not None:
         report.attention.write_csv(folder / "attention.csv")
+    if report.earlier is not None:
+        report.earlier.write_csv(folder / "earlier_unreported.csv")
     sync_zh = SYNC_ZH.get(report.sync, report.sync)
     title = f"聚水潭 ↔ 金蝶 {sync_zh}同步报告 / {report.sync} sync report ({folder.name})"
     write_report(folder, title, report.sheets(), summary=report.overview())

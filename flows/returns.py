@@ -12,8 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from connectors.jushuitan import JushuitanClient, page_body
 from flows.blocks import open_clients
 from flows.common import (
+    ByNumber,
     RunWindow,
     advance_watermark,
+    check_documents,
     follow_up,
     held_outcomes,
     load_master_data,
@@ -24,7 +26,7 @@ from flows.common import (
 )
 from flows.ledger import HeldLedger
 from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
-from flows.reports import SyncReport, publish
+from flows.reports import SyncReport, check_reports_dir, publish
 from flows.settings import SyncSettings
 from transforms.documents import MasterData
 from transforms.frames import RECEIVED_PAGE, REFUND_PAGE, decode_pages, received_dates, refund_lines
@@ -34,10 +36,10 @@ from transforms.returns import FORM_ID, IN_SCOPE_STATUS, RECEIVED_GOOD_STATUS, m
 SYNC = "returns"
 
 
-def refund_pages(jst: JushuitanClient, window: RunWindow | None, as_ids: list[str]) -> Iterator[list[dict]]:
-    """Confirmed after-sales whose goods the warehouse received, lazily: `as_ids` by number first
-    (held ones retried, or a replay), then the window's pages."""
-    yield from jst.refunds_by_ids(as_ids=as_ids) if as_ids else ()
+def refund_pages(jst: JushuitanClient, window: RunWindow | None, by_number: ByNumber) -> Iterator[list[dict]]:
+    """Confirmed after-sales whose goods the warehouse received, lazily: by number first (held ones
+    retried, or a replay), then the window's pages."""
+    yield from by_number.noting(jst.refunds_by_ids(as_ids=by_number.numbers)) if by_number.numbers else ()
     if window:
         yield from jst.refund_pages(
             modified_begin=window.start,
@@ -91,24 +93,26 @@ def sync_returns(
     incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
     """
     settings = SyncSettings()
+    documents = check_documents(SYNC, documents)
+    check_reports_dir(settings)
     with run_lock(SYNC, settings):
         ledger = HeldLedger(settings.held_ledger_path)
         with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
-            retried = documents or ledger.pending(SYNC)
+            by_number = ByNumber.of(SYNC, documents, ledger)
             pipeline = SavePipeline(
                 kingdee, FORM_ID, batch_size or settings.batch_size, settings.kingdee_concurrency, dry_run
             )
             groups = (
                 map_returns_group(pages, master, settings.scheme(), jst)
                 for pages in page_groups(
-                    refund_pages(jst, window, retried), settings.pages_per_group, settings.max_pages_per_group
+                    refund_pages(jst, window, by_number), settings.pages_per_group, settings.max_pages_per_group
                 )
             )
             totals = run_groups(groups, pipeline)
             outcomes = totals.outcomes if dry_run else follow_up(kingdee, FORM_ID, totals.outcomes, settings)
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, retried, now_shanghai())
+        closed = 0 if dry_run else ledger.record(SYNC, outcomes, by_number.numbers, now_shanghai())
         report = SyncReport(
             sync=SYNC,
             dry_run=dry_run,
@@ -116,7 +120,8 @@ def sync_returns(
             outcomes=outcomes,
             held_rows=totals.held_rows,
             warnings=totals.warnings,
-            notes={**totals.notes, "held earlier, retried": len(retried), "held earlier, no longer in scope": closed},
+            notes={**totals.notes, **by_number.notes(closed)},
+            not_found=by_number.not_found(),
             attention=needing_attention(totals.attention, outcomes),
         )
         publish(report, settings)

@@ -73,6 +73,11 @@ class SyncSettings(BaseSettings):
     def held_ledger_path(self) -> Path:
         return self.state_dir / "held.sqlite"
 
+    @property
+    def unreported_dir(self) -> Path:
+        """Outcome tables of runs whose report could not be written, until a later run's report lists them."""
+        return self.state_dir / "unreported"
+
     def scheme(self) -> SchemeConfig:
         return SchemeConfig(
             org=self.org,

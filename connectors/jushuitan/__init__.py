@@ -1,7 +1,7 @@
 """Jushuitan open platform (v2 openapi) connector: signing, tokens, rate limits, paging and typed errors.
 It speaks the protocol; which shops, warehouses and documents matter is the flows' business."""
 
-from connectors.jushuitan.client import ItemUploadResult, JushuitanClient
+from connectors.jushuitan.client import ItemUploadResult, JushuitanClient, not_whole_numbers, whole_numbers
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
     JushuitanCursorError,
@@ -13,7 +13,7 @@ from connectors.jushuitan.errors import (
     JushuitanTimestampError,
     JushuitanTransportError,
 )
-from connectors.jushuitan.paging import Deduplicator, chunks, page_body, shanghai_windows
+from connectors.jushuitan.paging import Deduplicator, chunks, page_body, page_ids, shanghai_windows
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
@@ -36,7 +36,10 @@ __all__ = [
     "TokenStore",
     "chunks",
     "encode_biz",
+    "not_whole_numbers",
     "page_body",
+    "page_ids",
     "shanghai_windows",
     "sign",
+    "whole_numbers",
 ]

@@ -363,17 +363,19 @@ class JushuitanClient:
     def outbound_by_ids(self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()) -> Iterator[Page]:
         """Outbound documents matching any of the given outbound or platform order numbers.
 
-        Both lists are [string] in the API (unlike the after-sale as_ids, which are [int]).
+        Both lists are [string] in the API (unlike the after-sale as_ids, which are [int]), but an io_id is an
+        integer: anything else is refused here, before a request.
         """
-        return self._by_ids(OUTBOUND, {"io_ids": list(map(str, io_ids)), "so_ids": list(map(str, so_ids))})
+        numbers = list(map(str, whole_numbers("io_ids", io_ids)))
+        return self._by_ids(OUTBOUND, {"io_ids": numbers, "so_ids": list(map(str, so_ids))})
 
-    def refunds_by_ids(self, as_ids: Iterable[int]) -> Iterator[Page]:
+    def refunds_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
         """After-sale documents by as_id."""
-        return self._by_ids(REFUNDS, {"as_ids": [int(i) for i in as_ids]})
+        return self._by_ids(REFUNDS, {"as_ids": whole_numbers("as_ids", as_ids)})
 
-    def received_by_ids(self, as_ids: Iterable[int]) -> Iterator[Page]:
+    def received_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
         """Return-warehousing records of the given after-sales."""
-        return self._by_ids(RECEIVED, {"as_ids": [int(i) for i in as_ids]})
+        return self._by_ids(RECEIVED, {"as_ids": whole_numbers("as_ids", as_ids)})
 
     def outbound_since_ts(
         self, start_ts: int, *, status: str | None = None, shop_id: int | None = None, page_size: int = 50
@@ -462,6 +464,23 @@ def _one_after_another(walks: Iterable[Iterator[Page]]) -> Iterator[Page]:
     (and so ends its page requests in flight)."""
     for walk in walks:
         yield from walk
+
+
+def not_whole_numbers(ids: Iterable[int | str]) -> list[int | str]:
+    """The values that cannot be a document id (io_id, as_id: integers): anything but digits, e.g. "3000%"."""
+    return [
+        i
+        for i in ids
+        if isinstance(i, bool) or not (i >= 0 if isinstance(i, int) else str(i).isascii() and str(i).isdigit())
+    ]
+
+
+def whole_numbers(name: str, ids: Iterable[int | str]) -> list[int]:
+    """`ids` as integers, checked before any request: a typo is refused with the values named, not sent."""
+    ids = list(ids)
+    if bad := not_whole_numbers(ids):
+        raise ValueError(f"{name} must be whole numbers (Jushuitan ids); not ids: {', '.join(map(repr, bad))}")
+    return [int(i) for i in ids]
 
 
 def _given(**params: Any) -> dict[str, Any]:

@@ -197,6 +197,11 @@ def page_body(page: Sequence[dict[str, Any]]) -> bytes:
     return json.dumps({"data": {"datas": list(page)}}, ensure_ascii=False).encode()
 
 
+def page_ids(page: Sequence[dict[str, Any]], id_key: str) -> list[str | None]:
+    """The document ids of a page as text (see `doc_key`), without decoding rows that arrived unread."""
+    return [key for key, _ts in (page.keys(id_key) if isinstance(page, Rows) else row_keys(page, id_key))]
+
+
 def as_bool(value: Any) -> bool:
     """Flags arrive as JSON booleans, 0/1 or the strings "true"/"false" depending on the API."""
     if isinstance(value, str):

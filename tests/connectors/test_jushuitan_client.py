@@ -543,6 +543,23 @@ def test_id_lists_are_chunked_to_fifty_with_the_documented_types() -> None:
     assert platform.paths()[-1] == "/open/refund/single/query"
 
 
+@pytest.mark.parametrize(
+    "walk",
+    [
+        lambda c, ids: c.outbound_by_ids(io_ids=ids),
+        lambda c, ids: c.refunds_by_ids(ids),
+        lambda c, ids: c.received_by_ids(ids),
+    ],
+    ids=["io_ids", "as_ids", "received as_ids"],
+)
+def test_ids_that_are_not_whole_numbers_are_refused_before_any_request(walk: Callable) -> None:
+    client, platform, _ = make_client(lambda path, form: ok({"has_next": False, "datas": []}))
+    with pytest.raises(ValueError, match=r"whole numbers.*'3000%'.*\"30000097'\".*' 12'") as refused:
+        walk(client, ["1000123", "3000%", "30000097'", " 12", "١٢"])
+    assert "'1000123'" not in str(refused.value)
+    assert platform.requests == []
+
+
 def test_since_ts_variants_share_one_walk_over_their_endpoint() -> None:
     client, platform, _ = make_client(lambda path, form: ok({"datas": []}))
     list(client.outbound_since_ts(11, status="Confirmed"))

@@ -3,10 +3,11 @@ from __future__ import annotations
 import shutil
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.ledger import HeldLedger
+from flows.ledger import HeldLedger, LedgerCorrupt
 from flows.outbound import sync_outbound
 from flows.settings import SyncSettings
 from tests.flows.oracle import ROOT, Scheme
@@ -67,3 +68,14 @@ def test_replay_command_sends_chosen_documents_once(sandbox):
     again = runner.invoke(app, ["replay", "outbound", *chosen])
     assert again.exit_code == 0 and '"skipped_existing": 3' in again.output
     assert len(sandbox.bills("SAL_OUTSTOCK")) == 3
+
+
+def test_a_corrupt_ledger_fails_naming_the_file_and_what_to_do_and_writes_nothing(sandbox):
+    path = SyncSettings().held_ledger_path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x00garbage, not a database\xff" * 200)
+    with pytest.raises(LedgerCorrupt) as corrupt:
+        sync_outbound()
+    message = str(corrupt.value)
+    assert str(path) in message and "backup" in message and "move it aside" in message
+    assert sandbox.bills("SAL_OUTSTOCK") == {}
