@@ -92,6 +92,7 @@ def test_a_replay_does_not_close_or_count_ledger_rows_it_never_held(tmp_path):
             "shop_name": ["s", "s"],
             "outcome": ["held", "held"],
             "kingdee_number": [None, None],
+            "follow_up": [None, None],
             "message": ["unmapped shop", "unmapped shop"],
         }
     )
@@ -109,7 +110,7 @@ def test_a_held_document_with_a_malformed_number_stays_pending_and_does_not_brea
     from flows.outbound import sync_outbound
 
     ledger = HeldLedger(SyncSettings().held_ledger_path)
-    row = {"shop_id": "1", "shop_name": "s", "outcome": "held", "kingdee_number": None, "message": "held"}
+    row = {"shop_id": "1", "shop_name": "s", "outcome": "held", "kingdee_number": None, "follow_up": None, "message": "held"}
     ledger.record("outbound", pl.DataFrame([{"document": "3000x", **row}]), [], datetime(2026, 11, 20))
     summary = sync_outbound(since=sandbox.world.start, until=datetime.now(sandbox.world.end.tzinfo))
     assert summary["notes"]["held earlier, no number to fetch it by"] == 1
