@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import httpx
+import pytest
+
+from connectors.settings import MissingCredentials
 from flows.materials import sync_materials
 
 
@@ -35,3 +39,29 @@ def test_materials_dry_run_uploads_nothing(sandbox):
     )
     assert summary["would_create"] > 0
     assert not sandbox.items()
+
+
+@pytest.mark.parametrize(
+    ("url_variable", "url", "given", "missing"),
+    [
+        ("JST_BASE_URL", "https://openapi.jushuitan.invalid", {"JST_APP_KEY": "prod-app"}, "JST_APP_SECRET"),
+        (
+            "KINGDEE_SERVER_URL",
+            "https://tenant.ik3cloud.invalid/k3cloud",
+            {"KINGDEE_ACCT_ID": "A1", "KINGDEE_USERNAME": "sync", "KINGDEE_APP_ID": "app-1"},
+            "KINGDEE_APP_SECRET",
+        ),
+    ],
+)
+def test_a_production_url_without_its_secret_stops_the_sync_before_any_request(
+    sandbox, egress, monkeypatch, url_variable, url, given, missing
+):
+    monkeypatch.setenv(url_variable, url)
+    for name, value in {**given, "JST_RETRY_ATTEMPTS": "1", "KINGDEE_RETRY_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    world = sandbox.world
+    with pytest.raises(MissingCredentials, match=f"^{missing} is not set"):
+        sync_materials(since=world.start - timedelta(days=3650), until=datetime.now(world.end.tzinfo))
+    assert egress == []
+    for emulator in (sandbox.jst, sandbox.kingdee):  # nor did the sandbox's own emulators hear anything
+        assert httpx.get(f"{emulator.url}/__admin/stats").json()["calls"] == {}
