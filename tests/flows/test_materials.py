@@ -32,6 +32,20 @@ def test_audited_sold_online_materials_become_jushuitan_items(sandbox):
         assert item["enabled"] == 1
 
 
+@pytest.mark.parametrize("datas", ["failures", "absent"])
+def test_an_upload_answer_listing_only_failures_reports_no_false_failure(sandbox, datas):
+    httpx.post(f"{sandbox.jst.url}/__admin/upload_answer", json={"datas": datas}).raise_for_status()
+    world = sandbox.world
+    summary = sync_materials(since=world.start - timedelta(days=3650), until=datetime.now(world.end.tzinfo))
+    expected = {
+        m["FNumber"]
+        for m in world.kingdee["BD_MATERIAL"]
+        if m["FDocumentStatus"] == "C" and m["FForbidStatus"] == "A" and m["F_PAEZ_SellOnline"]
+    }
+    assert set(sandbox.items()) == expected
+    assert summary["written"] == len(expected) and summary["failed"] == 0
+
+
 def test_materials_dry_run_uploads_nothing(sandbox):
     world = sandbox.world
     summary = sync_materials(
