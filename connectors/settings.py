@@ -1,16 +1,82 @@
 """Connection settings for both systems. Defaults point at the embedded sandbox (see README);
-production sets JST_* / KINGDEE_* in the environment or in `.env`, nothing else changes."""
+production sets JST_* / KINGDEE_* in the environment or in `.env`, nothing else changes.
+
+The sandbox's credentials stand in for missing ones only while the URL is this machine: anywhere else
+a credential left out would be sent to the real system, so building the settings fails instead, naming
+every credential that is missing (`MissingCredentials`), before any client exists.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_JST_URL = "http://127.0.0.1:8711"
 SANDBOX_KINGDEE_URL = "http://127.0.0.1:8712/k3cloud"
+# The emulators' fixed development credentials (sandbox/credentials.py, which the product does not import).
+SANDBOX_JST_CREDENTIALS = {"app_key": "jst-sandbox-app", "app_secret": "jst-sandbox-secret"}
+SANDBOX_KINGDEE_CREDENTIALS = {
+    "acct_id": "S20240101",
+    "username": "administrator",
+    "app_id": "300123_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcY",
+    "app_secret": "sandbox-kingdee-app-secret",
+}
+# What each Kingdee auth mode sends: signature and LoginByAppSecret the third-party app, ValidateUser the
+# user's password (KINGDEE_API.md §2).
+KINGDEE_REQUIRED = {
+    "signature": ("acct_id", "username", "app_id", "app_secret"),
+    "app_secret": ("acct_id", "username", "app_id", "app_secret"),
+    "password": ("acct_id", "username", "password"),
+}
+LOOPBACK_V6 = ipaddress.ip_address("::1")
+
+
+class MissingCredentials(Exception):
+    """A credential the run needs is not set, and the URL is not the local sandbox.
+
+    Not a ValueError, so pydantic passes it through as it is: its message names settings, never values.
+    """
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: the only hosts the sandbox credentials may be sent to."""
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return address == LOOPBACK_V6 if address.version == 6 else address.is_loopback
+
+
+def _blank(value: str | SecretStr | None) -> bool:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return text is None or not text.strip()
+
+
+def _require_credentials(
+    settings: BaseSettings, url_setting: str, required: tuple[str, ...], sandbox: dict[str, str]
+) -> None:
+    """On a loopback URL fill blank credentials from `sandbox`; anywhere else raise MissingCredentials
+    naming every one of `required` that is blank (names only: a message never carries a value)."""
+    url = getattr(settings, url_setting)
+    if is_loopback_url(url):
+        for name, value in sandbox.items():
+            if _blank(getattr(settings, name)):
+                setattr(settings, name, SecretStr(value) if name == "app_secret" else value)
+        return
+    prefix = settings.model_config["env_prefix"]
+    if blank := [name for name in required if _blank(getattr(settings, name))]:
+        names = "; ".join(f"{prefix}{name.upper()} is not set" for name in blank)
+        host = urlsplit(url).hostname or repr(url)
+        raise MissingCredentials(
+            f"{names} ({prefix}{url_setting.upper()} points at {host}, not this machine, so the sandbox "
+            "credentials do not apply)"
+        )
 
 
 class JushuitanSettings(BaseSettings):
@@ -19,8 +85,9 @@ class JushuitanSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JST_", env_file=".env", extra="ignore")
 
     base_url: str = SANDBOX_JST_URL
-    app_key: str = "jst-sandbox-app"
-    app_secret: SecretStr = SecretStr("jst-sandbox-secret")
+    # Blank: the sandbox's on a loopback base_url, else an error (see the module docstring).
+    app_key: str = ""
+    app_secret: SecretStr = SecretStr("")
     # Self-developed apps obtain tokens with getInitToken; a token copied from the console can be
     # given here instead and is then refreshed like any other.
     access_token: SecretStr | None = None
@@ -46,6 +113,11 @@ class JushuitanSettings(BaseSettings):
     retry_cap_seconds: float = 60.0
     verify_tls: bool = True
 
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        _require_credentials(self, "base_url", ("app_key", "app_secret"), SANDBOX_JST_CREDENTIALS)
+        return self
+
 
 class KingdeeSettings(BaseSettings):
     """Kingdee K3Cloud WebAPI credentials (third-party app authorisation) and save options."""
@@ -53,11 +125,12 @@ class KingdeeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KINGDEE_", env_file=".env", extra="ignore")
 
     server_url: str = SANDBOX_KINGDEE_URL
-    acct_id: str = "S20240101"
-    username: str = "administrator"
-    app_id: str = "300123_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcY"
-    app_secret: SecretStr = SecretStr("sandbox-kingdee-app-secret")
-    # Only for auth_mode="password" (ValidateUser).
+    # Blank: the sandbox's on a loopback server_url, else an error (see the module docstring).
+    acct_id: str = ""
+    username: str = ""
+    app_id: str = ""
+    app_secret: SecretStr = SecretStr("")
+    # Only for auth_mode="password" (ValidateUser); the sandbox supplies none.
     password: SecretStr | None = None
     lcid: int = 2052
     org_num: int = 0
@@ -71,3 +144,8 @@ class KingdeeSettings(BaseSettings):
     retry_base_seconds: float = 0.5
     retry_cap_seconds: float = 30.0
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        _require_credentials(self, "server_url", KINGDEE_REQUIRED[self.auth_mode], SANDBOX_KINGDEE_CREDENTIALS)
+        return self

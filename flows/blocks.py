@@ -20,7 +20,13 @@ from pydantic import Field, SecretStr
 from connectors.jushuitan import JushuitanClient
 from connectors.jushuitan.tokens import Token
 from connectors.kingdee import KingdeeClient
-from connectors.settings import SANDBOX_JST_URL, SANDBOX_KINGDEE_URL, JushuitanSettings, KingdeeSettings
+from connectors.settings import (
+    SANDBOX_JST_URL,
+    SANDBOX_KINGDEE_URL,
+    JushuitanSettings,
+    KingdeeSettings,
+    MissingCredentials,
+)
 
 log = logging.getLogger("flows")
 
@@ -121,10 +127,15 @@ def connector_settings(name: str = BLOCK_NAME) -> tuple[JushuitanSettings, Kingd
         f"block {name!r}" if jst else "environment",
         f"block {name!r}" if kingdee else "environment",
     )
-    return (
-        JushuitanSettings(**jst.overrides(), token_block=token_block_name(name)) if jst else JushuitanSettings(),
-        KingdeeSettings(**kingdee.overrides()) if kingdee else KingdeeSettings(),
-    )
+    try:
+        return (
+            JushuitanSettings(**jst.overrides(), token_block=token_block_name(name)) if jst else JushuitanSettings(),
+            KingdeeSettings(**kingdee.overrides()) if kingdee else KingdeeSettings(),
+        )
+    except MissingCredentials as missing:
+        if jst or kingdee:  # say where to set it: a block's values override the environment's
+            raise MissingCredentials(f"{missing}; credentials come from block {name!r} where registered") from None
+        raise
 
 
 # --- the token every worker sees -------------------------------------------------------------

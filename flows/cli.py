@@ -9,16 +9,30 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
+from connectors.settings import MissingCredentials
 from flows.alerts import alerts_app
 from flows.blocks import blocks_app
 from flows.check_mappings import check_mappings_command
 from flows.reconcile import reconcile_command
 
-app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False)
+
+class _Commands(TyperGroup):
+    """Missing credentials are the user's to fix: a message and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MissingCredentials as missing:
+            typer.echo(f"Error: {missing}", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False, cls=_Commands)
 sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(blocks_app, name="blocks")

@@ -7,10 +7,14 @@ for business errors too — and checks in the documented order, so a client's ha
 
 Admin endpoints under `/__admin` (JSON, no auth) let tests change the world and read what clients did:
 `GET stats`, `POST limits`, `POST expire_tokens`, `GET items`, `POST outbound/{io_id}`,
-`POST refunds/{as_id}`, `POST refunds/{as_id}/receive`, `POST records/{kind}`; `POST faults` is
-served by the FaultMiddleware in front. A change moves the document's `modified` to now (unless given)
-and gives it a new ts, as on the platform: `POST outbound/{io_id}` with `{"status": "Archive"}` is how
-Jushuitan archives (归档) a shipped document.
+`POST refunds/{as_id}`, `POST refunds/{as_id}/receive`, `POST records/{kind}`, `POST upload_answer`;
+`POST faults` is served by the FaultMiddleware in front. A change moves the document's `modified` to now
+(unless given) and gives it a new ts, as on the platform: `POST outbound/{io_id}` with `{"status": "Archive"}`
+is how Jushuitan archives (归档) a shipped document.
+
+`upload_answer {"datas": ...}` picks how an item upload lists its rows, since public integrations read two
+shapes: `every` (default) lists every SKU with `is_success`; `failures` lists only the refused ones (an empty
+list when none was); `absent` does the same but leaves `datas` out when nothing was refused.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from sandbox.data import JST_TIME, SHANGHAI, SandboxWorld, received_record
 from sandbox.faults import ADMIN_PREFIX, FaultMiddleware, Faults
 
 SUCCESS = "执行成功"
+UPLOAD_ANSWERS = ("every", "failures", "absent")
 BUSINESS_PARAMS = ("app_key", "access_token", "timestamp", "charset", "version", "biz", "sign")
 INIT_TOKEN_PARAMS = ("app_key", "timestamp", "grant_type", "charset", "code", "sign")
 REFRESH_TOKEN_PARAMS = ("app_key", "timestamp", "grant_type", "charset", "refresh_token", "scope", "sign")
@@ -386,6 +391,7 @@ class _Emulator:
         self._app_secret = app_secret
         self.token_ttl_seconds = token_ttl_seconds
         self.max_upload_items = max_upload_items
+        self.upload_answer = "every"  # one of UPLOAD_ANSWERS
         self.stores = {
             "outbound": _Store(world.outbound, "io_id"),
             "refunds": _Store(world.refunds, "as_id"),
@@ -569,7 +575,10 @@ class _Emulator:
                 "ts": self.next_ts(),
             }
             results.append({"sku_id": sku_id, "is_success": True, "msg": SUCCESS})
-        return {"datas": results}
+        if self.upload_answer == "every":
+            return {"datas": results}
+        failures = [row for row in results if not row["is_success"]]
+        return {} if self.upload_answer == "absent" and not failures else {"datas": failures}
 
     # --- admin actions ---
 
@@ -760,6 +769,13 @@ def create_app(
         record = emulator.receive(refund, {str(k): q for k, q in r_qty.items()})
         return JSONResponse({"refund": refund, "received": record})
 
+    async def upload_answer(request: Request) -> JSONResponse:
+        body = _json_body(await request.body())
+        if not isinstance(body, dict) or body.get("datas") not in UPLOAD_ANSWERS:
+            return _admin_error(400, f'expected {{"datas": one of {list(UPLOAD_ANSWERS)}}}')
+        emulator.upload_answer = body["datas"]
+        return JSONResponse({"datas": emulator.upload_answer})
+
     async def records(request: Request) -> JSONResponse:
         kind = request.path_params["kind"]
         if kind not in emulator.stores:
@@ -778,5 +794,6 @@ def create_app(
         Route("/__admin/refunds/{as_id:int}", updater("refunds", "as_id"), methods=["POST"]),
         Route("/__admin/refunds/{as_id:int}/receive", receive, methods=["POST"]),
         Route("/__admin/records/{kind}", records, methods=["POST"]),
+        Route("/__admin/upload_answer", upload_answer, methods=["POST"]),
     ]
     return _InFlight(FaultMiddleware(Starlette(routes=routes), faults), traffic)

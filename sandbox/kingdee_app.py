@@ -6,6 +6,9 @@ agree with a wrong client), sessions slide and expire like the real ones, querie
 FilterString parser, and saves validate bills with Kingdee's own wording so the sync meets the same
 failures it will meet in production. Business faults (rate limits, failing bills, answers lost after
 commit) are switched on through `/__admin/...`; transport faults come from `FaultMiddleware`.
+`POST /__admin/login_answer` changes what a successful login answers (`LoginResultType`, `Message`,
+`MessageCode`): real servers accept some logins with a notice, e.g. LoginResultType -5 for an administrator
+or a password-policy warning, and `IsSuccessByAPI` true (KINGDEE_API_NOTES.md, login result).
 
 Service paths: `POST /k3cloud/{ServiceName}.common.kdsvc` (prefix and service name case-insensitive).
 
@@ -543,6 +546,8 @@ class _Kingdee:
         self.late_answers_after_commit = 0
         self.stock_check_interactions = 0
         self.logins = 0
+        # Fields of a successful login's answer replaced through /__admin/login_answer.
+        self.login_answer: dict[str, Any] = {}
         self._saves_in_flight = 0
         self.max_concurrent_saves = 0
 
@@ -666,6 +671,7 @@ class _Kingdee:
             "FormId": None,
             "Lcid": self.account.lcid,
             "IsSuccessByAPI": True,
+            **self.login_answer,
         }
 
     def data_centers(self) -> list[dict]:
@@ -1106,6 +1112,9 @@ def _login_parameters(body: dict, names: list[str]) -> dict[str, str]:
     return {name: "" if values.get(name) is None else str(values[name]) for name in names}
 
 
+_LOGIN_ANSWER_FIELDS = {"LoginResultType", "Message", "MessageCode"}
+
+
 def _login_failure(message: str) -> dict:
     return {
         "Message": message,
@@ -1271,10 +1280,21 @@ def _routes(kingdee: _Kingdee) -> list[Route]:
     async def stats(_request: Request) -> Response:
         return JSONResponse(kingdee.stats())
 
+    async def login_answer(request: Request) -> Response:
+        try:
+            answer = json.loads(await request.body() or b"{}")
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not set(answer) <= _LOGIN_ANSWER_FIELDS:
+            return JSONResponse({"error": f"expected an object of {sorted(_LOGIN_ANSWER_FIELDS)}"}, status_code=400)
+        kingdee.login_answer = answer
+        return JSONResponse(answer)
+
     return [
         Route("/__admin/expire_sessions", expire_sessions, methods=["POST"]),
         Route("/__admin/save_faults", save_faults, methods=["GET", "POST"]),
         Route("/__admin/stats", stats, methods=["GET"]),
+        Route("/__admin/login_answer", login_answer, methods=["POST"]),
         Route("/__admin/bills/{form}", list_bills, methods=["GET"]),
         Route("/__admin/bills/{form}/{billno}/delete", delete_bill, methods=["POST"]),
         Route("/__admin/bills/{form}/{billno}", edit_bill, methods=["POST"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -32,3 +33,38 @@ def kingdee_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
 
     with serve_in_thread(create_app(world.kingdee)) as server:
         yield server
+
+
+@pytest.fixture
+def egress(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every request this process tries to send anywhere but loopback, refused before it leaves.
+
+    httpx's own transports are wrapped, so a test of a production URL proves that nothing was sent
+    (the list stays empty) without ever reaching, or even resolving, that address.
+    """
+    import ipaddress
+
+    import httpx
+
+    attempted: list[str] = []
+    send, send_async = httpx.HTTPTransport.handle_request, httpx.AsyncHTTPTransport.handle_async_request
+
+    def loopback(request: httpx.Request) -> bool:
+        try:
+            return request.url.host == "localhost" or ipaddress.ip_address(request.url.host).is_loopback
+        except ValueError:
+            return False
+
+    def refuse(request: httpx.Request) -> NoReturn:
+        attempted.append(str(request.url))
+        raise httpx.ConnectError(f"the test refused a request to {request.url.host}", request=request)
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        return send(self, request) if loopback(request) else refuse(request)
+
+    async def handle_async_request(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+        return await send_async(self, request) if loopback(request) else refuse(request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", handle_async_request)
+    return attempted

@@ -178,7 +178,9 @@ def sal_returnstock_models(valid: pl.DataFrame, config: SchemeConfig) -> pl.Data
             "FMaterialId": ref(pl.col("sku_id")),  # 物料编码 = 商品编码
             "FUnitID": ref(pl.col("base_unit")),  # 基本单位
             "FRealQty": pl.col("returned_quantity"),  # 实退数量 = r_qty
-            "FMustQty": pl.col("requested_quantity"),  # 应退数量 = qty
+            # 应退数量 = qty (SCHEME.md §5). Not in Kingdee's save template, which lists only what a bill needs,
+            # but a field of the form's lines (T_SAL_RETURNSTOCKENTRY.FMUSTQTY): docs/wire_facts.md.
+            "FMustQty": pl.col("requested_quantity"),
             "FTaxPrice": pl.col("unit_price"),  # 含税单价
             "FIsFree": pl.col("gift"),
             "FStockId": ref(pl.col("stock_number")),  # 仓库, via config/warehouses.csv

@@ -438,21 +438,28 @@ class JushuitanClient:
     def upload_items(self, items: list[dict[str, Any]], chunk_size: int = 50) -> list[ItemUploadResult]:
         """Create or update SKUs (keyed by sku_id, so a retried chunk is harmless); one result per item.
 
-        The call answers code 0 even when rows fail, so each row's is_success is read; an item the
-        answer does not mention counts as failed rather than silently done.
+        The call answers code 0 even when rows fail, so each listed row's is_success is read. Answers come
+        in two shapes (docs/wire_facts.md, "Item upload answers"): every SKU listed, or only the refused
+        ones (`datas` empty or absent when none was). An answer that lists no success is of the second
+        shape, so a SKU it leaves out was accepted; one that lists successes but leaves a SKU out has lost
+        that SKU's verdict, and it counts as failed: it is sent again next run, which cannot duplicate it
+        (create-or-update by sku_id, JUSHUITAN_API.md §5.c), while a false success would drop it silently.
         """
         results: list[ItemUploadResult] = []
         for chunk in chunks(items, chunk_size):
-            data = self.call(ITEM_UPLOAD_PATH, {"items": chunk})
-            verdicts = {_sku(row.get("sku_id")): row for row in rows_of(data, ITEM_UPLOAD_PATH)}
+            rows = rows_of(self.call(ITEM_UPLOAD_PATH, {"items": chunk}), ITEM_UPLOAD_PATH)
+            verdicts = {_sku(row.get("sku_id")): row for row in rows}
+            lists_successes = any(as_bool(row.get("is_success")) for row in rows)
             for item in chunk:
                 sku_id = _sku(item.get("sku_id"))
                 verdict = verdicts.get(sku_id)
-                if verdict is None:
-                    result = ItemUploadResult(sku_id, False, "no result for this sku_id in the answer")
-                else:
+                if verdict is not None:
                     success, msg = as_bool(verdict.get("is_success")), str(verdict.get("msg") or "")
                     result = ItemUploadResult(sku_id, success, msg)
+                elif lists_successes:
+                    result = ItemUploadResult(sku_id, False, "no result for this sku_id in the answer")
+                else:
+                    result = ItemUploadResult(sku_id, True, "not listed in an answer that lists only refusals")
                 if not result.is_success:
                     log.warning("item upload refused sku_id=%s: %s", result.sku_id, result.msg)
                 results.append(result)

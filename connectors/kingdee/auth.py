@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,8 @@ from urllib.parse import quote, urlsplit
 
 from connectors.kingdee.errors import KingdeeAuthError
 from connectors.settings import KingdeeSettings
+
+log = logging.getLogger("connectors.kingdee")
 
 # Key of the XOR scramble that turns the code inside the app id into the client secret; the official
 # SDK assembles the same bytes from obfuscated chunks (KINGDEE_API_NOTES.md §1.1).
@@ -90,13 +93,22 @@ def login_request(settings: KingdeeSettings) -> tuple[str, dict[str, list[Any]]]
 
 
 def check_login_result(result: Any, scrub: Callable[[str], str]) -> None:
-    """Raise KingdeeAuthError unless the login result says LoginResultType 1; `scrub` cleans server text."""
+    """Raise KingdeeAuthError unless the login succeeded; `scrub` cleans server text.
+
+    Success is LoginResultType 1 or `IsSuccessByAPI` true: servers accept some logins with a notice and
+    another LoginResultType (an administrator's -5, a password-policy warning), and public clients take
+    the API's own verdict (docs/wire_facts.md, "Kingdee login answers"). The notice is logged.
+    """
     if not isinstance(result, dict):
         raise KingdeeAuthError("Kingdee login answered something that is not a login result")
-    if result.get("LoginResultType") != LOGIN_SUCCESS:
-        # The server's Message names the reason (wrong password, user disabled, ...): keep it, scrubbed.
-        reason = scrub(str(result.get("Message") or "no reason given"))
-        raise KingdeeAuthError(f"Kingdee login refused (LoginResultType {result.get('LoginResultType')}): {reason}")
+    # The server's Message names the reason (wrong password, user disabled, a notice): keep it, scrubbed.
+    reason = scrub(str(result.get("Message") or "no reason given"))
+    if result.get("LoginResultType") == LOGIN_SUCCESS:
+        return
+    if result.get("IsSuccessByAPI") is True:
+        log.warning("Kingdee login accepted with LoginResultType %s: %s", result.get("LoginResultType"), reason)
+        return
+    raise KingdeeAuthError(f"Kingdee login refused (LoginResultType {result.get('LoginResultType')}): {reason}")
 
 
 class Session:

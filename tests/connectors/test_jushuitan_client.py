@@ -598,7 +598,8 @@ def test_upload_items_returns_one_result_per_item_and_logs_refusals(caplog: pyte
     client, platform, _ = make_client(upload)
     items = [{"sku_id": f"A-0{n}", "name": "坚果"} for n in range(1, 6)]
     with caplog.at_level(logging.WARNING, logger="connectors.jushuitan"):
-        results = client.upload_items(items, chunk_size=2)
+        # Chunks A-01..A-03 and A-04, A-05: A-04 is left out of an answer that lists another SKU's success.
+        results = client.upload_items(items, chunk_size=3)
 
     assert [(r.sku_id, r.is_success) for r in results] == [
         ("A-01", True),
@@ -608,10 +609,23 @@ def test_upload_items_returns_one_result_per_item_and_logs_refusals(caplog: pyte
         ("A-05", True),
     ]
     assert results[1].msg == "分类不存在"
-    assert platform.paths() == ["/open/jushuitan/itemsku/upload"] * 3
+    assert "no result" in results[3].msg
+    assert platform.paths() == ["/open/jushuitan/itemsku/upload"] * 2
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("A-02" in m and "分类不存在" in m for m in warned)
     assert sum("A-0" in m for m in warned) == 3
+
+
+@pytest.mark.parametrize(
+    "data", [None, {}, {"datas": []}, {"datas": None}, {"datas": [{"sku_id": "B-02", "is_success": False, "msg": "x"}]}]
+)
+def test_upload_items_reads_an_answer_listing_only_failures(data: dict[str, Any] | None) -> None:
+    """Code 0 with nothing, or only refusals, listed: every SKU not listed was accepted."""
+    client, _, _ = make_client(lambda path, form: ok(data))
+    with client:
+        results = client.upload_items([{"sku_id": "B-01"}, {"sku_id": "B-02"}])
+    listed = bool(data and data.get("datas"))
+    assert [(r.sku_id, r.is_success) for r in results] == [("B-01", True), ("B-02", not listed)]
 
 
 # --- logs and reprs ---------------------------------------------------------------------------

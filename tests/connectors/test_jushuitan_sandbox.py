@@ -241,7 +241,11 @@ def test_5xx_burst_is_retried(client: JushuitanClient, admin: httpx.Client) -> N
     assert admin.get("/__admin/faults").json()["burst_5xx"] == 0
 
 
-def test_upload_items_reports_per_row_results(client: JushuitanClient, admin: httpx.Client) -> None:
+@pytest.mark.parametrize("datas", ["every", "failures", "absent"])
+def test_upload_items_reports_per_row_results(client: JushuitanClient, admin: httpx.Client, datas: str) -> None:
+    """Whichever shape the answer has (every SKU listed, or only the refused ones), no false failure and
+    no false success: the second chunk's only SKU is accepted and, except in `every`, not listed."""
+    assert admin.post("/__admin/upload_answer", json={"datas": datas}).status_code == 200
     items = [
         {
             "sku_id": "A1001-01",

@@ -100,9 +100,19 @@ def test_login_requests_are_positional_per_auth_mode() -> None:
         login_request(KingdeeSettings(auth_mode="password"))
 
 
-def test_login_result_type_1_is_the_only_success() -> None:
+def test_a_login_succeeds_on_login_result_type_1_or_is_success_by_api() -> None:
     check_login_result({"LoginResultType": 1, "KDSVCSessionId": "abc"}, str)
-    for result in ({"LoginResultType": 0, "Message": "用户名或密码错误"}, {"LoginResultType": -1}, [], None):
+    check_login_result({"LoginResultType": -5, "IsSuccessByAPI": True, "KDSVCSessionId": "abc"}, str)
+    check_login_result({"LoginResultType": 2, "IsSuccessByAPI": True, "Message": "密码即将过期"}, str)
+    for result in (
+        {"LoginResultType": 0, "Message": "用户名或密码错误"},
+        {"LoginResultType": -1},
+        {"LoginResultType": -5},  # without the API's own verdict a -5 is not taken as a success
+        {"LoginResultType": 0, "IsSuccessByAPI": False},
+        {"LoginResultType": 0, "IsSuccessByAPI": "true"},  # only a JSON true counts
+        [],
+        None,
+    ):
         with pytest.raises(KingdeeAuthError):
             check_login_result(result, str)
 

@@ -135,6 +135,38 @@ def test_session_mode_relogs_in_after_the_sessions_expire(kingdee_server: Backgr
     assert admin(kingdee_server, "GET", "stats")["logins"] == 2
 
 
+# Logins a real server accepts with a notice: IsSuccessByAPI true, LoginResultType not 1 (an administrator's
+# -5; a password-policy notice). The messages are illustrative, the codes from KINGDEE_API_NOTES.md.
+LOGIN_NOTICES = [
+    {"LoginResultType": -5, "Message": "管理员账号登录，请注意账号安全"},
+    {"LoginResultType": 2, "MessageCode": "CheckPasswordPolicy", "Message": "您的密码将在3天后过期，请及时修改"},
+]
+
+
+@pytest.mark.parametrize("notice", LOGIN_NOTICES, ids=["admin-minus-5", "password-policy-2"])
+@pytest.mark.parametrize("mode", ["app_secret", "password"])
+def test_a_login_accepted_with_a_notice_opens_the_session(
+    kingdee_server: BackgroundServer, mode: str, notice: dict[str, Any]
+) -> None:
+    admin(kingdee_server, "POST", "login_answer", notice)
+    settings = settings_for(kingdee_server, auth_mode=mode, password=SecretStr(credentials.KINGDEE_PASSWORD))
+    with KingdeeClient(settings) as client:
+        stocks = client.execute_bill_query("BD_STOCK", ["FNumber"], order_by="FNumber")
+    assert stocks["FNumber"].to_list() == ["CK001", "CK002", "CK003", "CK099"]
+    assert admin(kingdee_server, "GET", "stats")["logins"] == 1
+
+
+@pytest.mark.parametrize("mode", ["app_secret", "password"])
+def test_a_refused_login_stays_an_error_whatever_the_notice_setting(
+    kingdee_server: BackgroundServer, mode: str
+) -> None:
+    admin(kingdee_server, "POST", "login_answer", LOGIN_NOTICES[0])
+    wrong = {"app_secret": SecretStr("wrong-secret"), "password": SecretStr("wrong-password")}
+    with KingdeeClient(settings_for(kingdee_server, auth_mode=mode, **wrong)) as client:
+        with pytest.raises(KingdeeAuthError, match="login refused"):
+            client.execute_bill_query("BD_UNIT", ["FNumber"])
+
+
 def test_write_on_an_expired_session_is_not_replayed(world: SandboxWorld, kingdee_server: BackgroundServer) -> None:
     material = usable_materials(world)[0]
     with KingdeeClient(settings_for(kingdee_server, auth_mode="app_secret")) as client:

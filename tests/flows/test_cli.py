@@ -40,3 +40,14 @@ def test_sandbox_serve_prints_urls_and_credentials_and_stops_on_interrupt():
         finally:
             server.send_signal(signal.SIGINT)
             assert server.wait(timeout=20) == 0
+
+
+def test_a_production_url_without_credentials_fails_the_command_with_their_names(sandbox, egress, monkeypatch):
+    monkeypatch.setenv("JST_BASE_URL", "https://openapi.jushuitan.invalid")
+    monkeypatch.setenv("JST_RETRY_ATTEMPTS", "1")
+    since = (sandbox.world.start - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    result = CliRunner().invoke(app, ["sync", "materials", "--since", since])
+    assert result.exit_code != 0
+    assert "JST_APP_KEY is not set; JST_APP_SECRET is not set" in result.output
+    assert "Traceback" not in result.output  # a message for the user, not a crash
+    assert egress == []

@@ -110,7 +110,14 @@ def test_a_held_document_with_a_malformed_number_stays_pending_and_does_not_brea
     from flows.outbound import sync_outbound
 
     ledger = HeldLedger(SyncSettings().held_ledger_path)
-    row = {"shop_id": "1", "shop_name": "s", "outcome": "held", "kingdee_number": None, "follow_up": None, "message": "held"}
+    row = {
+        "shop_id": "1",
+        "shop_name": "s",
+        "outcome": "held",
+        "kingdee_number": None,
+        "follow_up": None,
+        "message": "held",
+    }
     ledger.record("outbound", pl.DataFrame([{"document": "3000x", **row}]), [], datetime(2026, 11, 20))
     summary = sync_outbound(since=sandbox.world.start, until=datetime.now(sandbox.world.end.tzinfo))
     assert summary["notes"]["held earlier, no number to fetch it by"] == 1
