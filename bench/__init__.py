@@ -1,3 +1,3 @@
 """Benchmarks (`make bench`): each script prints its figures and ends with one `RESULT ...` line."""
 
-import flows  # noqa: F401  the flows' process settings, in place before anything loads Polars
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load

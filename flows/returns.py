@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load
+
 from collections.abc import Iterator
 from datetime import datetime
 

@@ -8,6 +8,8 @@ the processes it started (and their children) by process-group id.
 
 from __future__ import annotations
 
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load
+
 import os
 import signal
 import socket

@@ -1,12 +1,19 @@
-"""The flows' allocator setting reaches Polars: set by the flows package before Polars is loaded, freed
-memory is kept for reuse instead of being given back and faulted in again."""
+"""The flows' allocator setting reaches Polars: set by process_settings, which every entry point imports
+before Polars is loaded, freed memory is kept for reuse instead of being given back and faulted in again."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+# Loaded the way a Prefect worker's flow run loads a deployment (prefect.yaml's entrypoint).
+LOAD_FLOW = (
+    "from prefect.flows import load_flow_from_entrypoint; "
+    f"load_flow_from_entrypoint({str(ROOT / 'flows' / 'outbound.py')!r} + ':sync_outbound')"
+)
 PAGES = 3 * 10_000_000 * 8 // 4096  # the three 80 MB buffers `work` writes
 
 SCRIPT = """
@@ -33,7 +40,7 @@ def page_faults(first: str) -> subprocess.Popen[str]:
 
 
 def test_memory_freed_by_polars_is_reused_when_the_flows_are_loaded_first() -> None:
-    with_flows, without = page_faults("import flows"), page_faults("")
+    with_flows, without = page_faults(LOAD_FLOW), page_faults("")
     faults_with_flows, faults_without = (int(run.communicate(timeout=60)[0]) for run in (with_flows, without))
     assert faults_with_flows < 0.05 * PAGES, faults_with_flows
     assert faults_without > 0.2 * PAGES, faults_without  # the default: the test would see a missing setting

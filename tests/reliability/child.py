@@ -7,6 +7,8 @@ Nothing else changes: the command line is the real typer app.
 
 from __future__ import annotations
 
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load
+
 import importlib
 import os
 import sys

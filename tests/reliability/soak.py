@@ -10,6 +10,8 @@ wrongly. A scenario is reproduced by its seed (printed on its line).
 
 from __future__ import annotations
 
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load
+
 import os
 
 # Before Prefect is imported: quiet the per-run console logs (the verdicts are the output).
