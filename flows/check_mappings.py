@@ -27,10 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import open_clients
-from flows.common import SHANGHAI, load_master_data, now_shanghai
+from flows.common import load_master_data
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
+from shared.shanghai import in_shanghai, now_shanghai
 from transforms.documents import MasterData
 from transforms.frames import (
     OUTBOUND_PAGE,
@@ -70,15 +71,11 @@ RULES = {rule.id: rule for rule in outbound_rules()}
 
 def check_period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """[since, until) in Asia/Shanghai (naive times are Beijing time); by default the last 7 days."""
-    end = _shanghai(until) if until else now_shanghai()
-    start = _shanghai(since) if since else end - LOOKBACK
+    end = in_shanghai(until) if until else now_shanghai()
+    start = in_shanghai(since) if since else end - LOOKBACK
     if end <= start:
         raise ValueError(f"until ({end}) must be after since ({start})")
     return start, end
-
-
-def _shanghai(moment: datetime) -> datetime:
-    return moment.astimezone(SHANGHAI) if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
 from connectors.kingdee import KingdeeClient
-from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, chunks, save_batch
+from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, save_batch
+from shared.chunks import chunks
 from transforms.validation import HELD_SCHEMA
 
 # When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.

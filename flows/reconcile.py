@@ -27,10 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import open_clients
-from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
+from flows.common import held_outcomes, load_master_data
 from flows.report_files import ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
+from shared.shanghai import beijing_wall_clock, now_shanghai
 from transforms import outbound, returns
 from transforms.documents import MasterData
 from transforms.frames import (
@@ -93,11 +94,6 @@ class Reconciliation:
         return {name: int(found.get(name, 0)) for name in CLASSES}
 
 
-def _beijing(moment: datetime) -> datetime:
-    """Naive Beijing wall-clock time, as both systems store their dates (naive input already is)."""
-    return moment.astimezone(SHANGHAI).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def _in_period(documents: pl.DataFrame, since: datetime, until: datetime) -> pl.DataFrame:
     """A document without a date stays: it is held for that reason, and there is no other period to show it in."""
     time = pl.col("time")
@@ -138,7 +134,7 @@ def jushuitan_returns(
     and placed by its receive date."""
     pages = jst.refund_pages(
         modified_begin=since,
-        modified_end=max(_beijing(now_shanghai()), since),
+        modified_end=max(beijing_wall_clock(now_shanghai()), since),
         status=returns.IN_SCOPE_STATUS,
         good_status=returns.RECEIVED_GOOD_STATUS,
     )
@@ -334,7 +330,7 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
     `kinds`: "outbound", "returns" or both (the default). Returns the counts per class and kind and
     where the report files are.
     """
-    start, end = _beijing(since), _beijing(until)
+    start, end = beijing_wall_clock(since), beijing_wall_clock(until)
     if end <= start:
         raise ValueError(f"until ({until}) must be after since ({since})")
     settings = SyncSettings()

@@ -29,11 +29,10 @@ from connectors.jushuitan.errors import (
     error_for,
 )
 from connectors.jushuitan.paging import (
-    MAX_IDS,
     Deduplicator,
     Rows,
     as_bool,
-    chunks,
+    id_chunks,
     page_index_pages,
     read_list_answer,
     rows_of,
@@ -43,6 +42,7 @@ from connectors.jushuitan.paging import (
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
 from connectors.settings import JushuitanSettings
+from shared.chunks import chunks
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -422,7 +422,7 @@ class JushuitanClient:
         return _one_after_another(
             self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
             for key, ids in id_lists.items()
-            for chunk in chunks(ids, MAX_IDS)
+            for chunk in id_chunks(ids)
         )
 
     def _since_ts(

@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from connectors.kingdee.errors import (
 )
 from connectors.kingdee.filters import Filter, check_key
 from connectors.settings import KingdeeSettings
+from shared.chunks import chunks
 
 log = logging.getLogger("connectors.kingdee")
 
@@ -181,11 +182,6 @@ def _bill_no(model: dict[str, Any] | bytes) -> str | None:
     return None if bill_no is None else str(bill_no)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _describe(error: RowError) -> str:
     return f"{error.field_name}: {error.message}" if error.field_name else error.message
 
@@ -315,7 +311,7 @@ class KingdeeClient:
     ) -> list[list[Any]]:
         """Rows of `keys` for the bills whose FBillNo is one of `numbers`, asked in chunks of IN lists."""
         rows: list[list[Any]] = []
-        for chunk in _chunks(list(dict.fromkeys(numbers)), chunk_size):
+        for chunk in chunks(dict.fromkeys(numbers), chunk_size):
             found = self._query(EXECUTE_BILL_QUERY, form_id, keys, Filter.in_("FBillNo", chunk), "FBillNo ASC", None)
             rows.extend(row for row in found if isinstance(row, list) and len(row) == len(keys))
         return rows
@@ -389,15 +385,14 @@ class KingdeeClient:
         numbers = list(bill_nos) if bill_nos is not None else [_bill_no(model) for model in models]
         results: list[SaveResult] = []
         size = batch_size or self.settings.batch_size
-        for offset in range(0, len(encoded), size):
-            chunk_nos = numbers[offset : offset + size]
-            body = batch_save_body(form_id, encoded[offset : offset + size], options)
-            payload = self._call(BATCH_SAVE, body, write=True)
-            for i, outcome in enumerate(self._outcomes(f"{BATCH_SAVE} {form_id}", payload, chunk_nos)):
+        for chunk, chunk_nos in zip(chunks(encoded, size), chunks(numbers, size), strict=True):
+            payload = self._call(BATCH_SAVE, batch_save_body(form_id, chunk, options), write=True)
+            outcomes = self._outcomes(f"{BATCH_SAVE} {form_id}", payload, chunk_nos)
+            for bill_no, outcome in zip(chunk_nos, outcomes, strict=True):
                 results.append(
                     SaveResult(
-                        index=offset + i,
-                        bill_no=chunk_nos[i],
+                        index=len(results),
+                        bill_no=bill_no,
                         ok=outcome.ok,
                         fid=_as_int(outcome.entity.get("Id")),
                         number=outcome.entity.get("Number"),
@@ -428,7 +423,7 @@ class KingdeeClient:
     ) -> list[OperationResult]:
         check_key(form_id)
         results: list[OperationResult] = []
-        for chunk in _chunks(list(numbers), self.settings.batch_size):
+        for chunk in chunks(numbers, self.settings.batch_size):
             data = {**OPERATION_DEFAULTS[service], **(options or {}), "Numbers": list(chunk)}
             payload = self._call(service, _json_bytes({"formid": form_id, "data": data}), write=True)
             outcomes = self._outcomes(f"{service} {form_id}", payload, list(chunk))
