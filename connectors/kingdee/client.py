@@ -211,15 +211,6 @@ class _Outcome:
     errors: list[str]
 
 
-class _Retryable(Exception):
-    """A failure another attempt may cure. `resend_safe` is False when a write may have been committed."""
-
-    def __init__(self, error: KingdeeTransportError, *, resend_safe: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.resend_safe = resend_safe
-
-
 class KingdeeClient:
     """A thread-safe client for one Kingdee account; use as a context manager or call `close()`."""
 
@@ -489,11 +480,10 @@ class KingdeeClient:
         def attempt() -> Any:
             try:
                 return self._call_once(service, body, write=write)
-            except _Retryable as exc:
-                if not exc.resend_safe:
-                    raise exc.error from None
-                log.warning("Kingdee %s: %s; retrying", service, exc.error)
-                raise RetryableError(exc.error) from None
+            except RetryableError as exc:
+                if exc.resend_safe:
+                    log.warning("Kingdee %s: %s; retrying", service, exc.cause)
+                raise
             except KingdeeRateLimited as exc:
                 log.warning("Kingdee %s: call limit reached; backing off", service)
                 raise RetryableError(exc) from None
@@ -546,13 +536,13 @@ class KingdeeClient:
             response = self._http.post(url, content=body, headers=headers)
         except UNSENT_ERRORS as exc:
             error = KingdeeTransportError(f"{service}: cannot connect to Kingdee ({type(exc).__name__})")
-            raise _Retryable(error, resend_safe=True) from None
+            raise RetryableError(error, resend_safe=True) from None
         except httpx.TransportError as exc:
             error = KingdeeTransportError(
                 f"{service}: no answer from Kingdee ({type(exc).__name__}: {self._scrub(str(exc))})",
                 maybe_committed=write,
             )
-            raise _Retryable(error, resend_safe=not write) from None
+            raise RetryableError(error, resend_safe=not write) from None
         log.debug("%s: HTTP %d in %.0f ms", service, response.status_code, (time.monotonic() - started) * 1000)
 
         code = response.status_code
@@ -562,10 +552,10 @@ class KingdeeClient:
                 raise KingdeeAuthError(f"{service}: Kingdee refused the account (Fail to verify thirty passport)")
             message = f"{service}: HTTP {code} from Kingdee: {self._scrub(text, response.request)}"
             if code in REFUSED_STATUS:
-                raise _Retryable(KingdeeTransportError(message, status_code=code), resend_safe=True)
+                raise RetryableError(KingdeeTransportError(message, status_code=code), resend_safe=True)
             if code in RETRYABLE_STATUS:
                 error = KingdeeTransportError(message, status_code=code, maybe_committed=write)
-                raise _Retryable(error, resend_safe=not write)
+                raise RetryableError(error, resend_safe=not write)
             raise KingdeeTransportError(message, status_code=code)
         if text.startswith("response_error:"):
             raise KingdeeTransportError(
