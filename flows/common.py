@@ -296,7 +296,7 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
             continue
         saved = {r.bill_no: (r.number or r.bill_no) for r in results if r.ok}
         failed = {r.bill_no: "; ".join(r.errors) for r in results if not r.ok}
-        duplicates = [b for b, msg in failed.items() if "已经存在" in msg or "already exists" in msg]
+        duplicates = [r.bill_no for r in results if r.duplicate_number]
         confirmed = kingdee.existing_bill_numbers(form_id, duplicates) if duplicates else set()
         parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(saved))), WRITTEN, numbers=saved))
         parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(confirmed))), SKIPPED))

@@ -84,11 +84,16 @@ ORDER_BY = re.compile(
     r"^\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?(\s*,\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?)*\s*$"
 )
 MESSAGE_LIMIT = 300
+# How Kingdee words a refused save whose FBillNo is taken, in a Chinese and an English install.
+DUPLICATE_NUMBER_MARKERS = ("已经存在", "already exists")
 
 
 @dataclass(frozen=True)
 class SaveResult:
-    """The outcome of one bill of a BatchSave; `index` is its position in the caller's sequence."""
+    """The outcome of one bill of a BatchSave; `index` is its position in the caller's sequence.
+
+    `duplicate_number`: refused because a bill with its FBillNo exists (a concurrent writer may have
+    saved it first); the caller confirms by FBillNo before counting it as already there."""
 
     index: int
     bill_no: str | None
@@ -96,6 +101,7 @@ class SaveResult:
     fid: int | None
     number: str | None
     errors: list[str] = field(default_factory=list)
+    duplicate_number: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,10 @@ def _bill_no(model: dict[str, Any] | bytes) -> str | None:
         raise TypeError("each model must be a JSON object")
     bill_no = parsed.get("FBillNo")
     return None if bill_no is None else str(bill_no)
+
+
+def _names_a_duplicate_number(errors: list[str]) -> bool:
+    return any(marker in error for error in errors for marker in DUPLICATE_NUMBER_MARKERS)
 
 
 def _describe(error: RowError) -> str:
@@ -388,6 +398,7 @@ class KingdeeClient:
                         fid=_as_int(outcome.entity.get("Id")),
                         number=outcome.entity.get("Number"),
                         errors=outcome.errors,
+                        duplicate_number=not outcome.ok and _names_a_duplicate_number(outcome.errors),
                     )
                 )
         saved = sum(r.ok for r in results)
