@@ -58,7 +58,7 @@ from transforms.reconcile import (
 
 KindName = Literal["outbound", "returns"]
 ATTENTION_ROWS = 50  # documents listed in the markdown artifact; the files list them all
-NUMBERS_PER_QUERY = 500
+ORDER = "FBillNo ASC, FEntity_FEntryID ASC"  # a bill's entry lines together, in entry order
 
 
 @dataclass(frozen=True)
@@ -160,19 +160,15 @@ def kingdee_bills(
     keys = ["FBillNo", "FDate", "FDocumentStatus", customer, "FRealQty", "FTaxPrice"]
     schema = {key: KINGDEE_ROWS_SCHEMA["customer_number" if key == customer else key] for key in keys}
 
-    def query(condition: Filter) -> pl.DataFrame:
-        rows = kingdee.execute_bill_query(
-            kind.form_id, keys, condition, order_by="FBillNo ASC, FEntity_FEntryID ASC", schema=schema
-        )
-        return rows.rename({customer: "customer_number"})
-
-    dated = query(Filter.ge("FDate", since) & Filter.lt("FDate", until))
+    dated = kingdee.execute_bill_query(
+        kind.form_id, keys, Filter.ge("FDate", since) & Filter.lt("FDate", until), order_by=ORDER, schema=schema
+    )
     seen = set(dated["FBillNo"].to_list())
-    elsewhere = [number for number in dict.fromkeys(numbers) if number not in seen]
-    parts = [dated]
-    for offset in range(0, len(elsewhere), NUMBERS_PER_QUERY):
-        parts.append(query(Filter.in_("FBillNo", elsewhere[offset : offset + NUMBERS_PER_QUERY])))
-    return pl.concat(parts)
+    elsewhere = [number for number in numbers if number not in seen]
+    if not elsewhere:
+        return dated.rename({customer: "customer_number"})
+    by_number = kingdee.execute_bill_query_by_number(kind.form_id, keys, elsewhere, order_by=ORDER, schema=schema)
+    return pl.concat([dated, by_number]).rename({customer: "customer_number"})
 
 
 def reconcile_kind(

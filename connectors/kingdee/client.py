@@ -188,6 +188,28 @@ def _bill_no(model: dict[str, Any] | bytes) -> str | None:
     return None if bill_no is None else str(bill_no)
 
 
+def _checked_keys(field_keys: Sequence[str], schema: dict[str, pl.DataType] | None) -> list[str]:
+    keys = list(field_keys)
+    unknown = set(schema or {}) - set(keys)
+    if unknown:
+        raise ValueError(f"schema names columns that are not field keys: {sorted(unknown)}")
+    return keys
+
+
+def _fits(row: Any, width: int) -> bool:
+    return isinstance(row, list) and len(row) == width
+
+
+def _frame(keys: list[str], rows: list[Any], schema: dict[str, pl.DataType] | None) -> pl.DataFrame:
+    """ExecuteBillQuery rows as a frame named by the field keys, cast by `schema` where it names a column."""
+    if any(not _fits(row, len(keys)) for row in rows):
+        raise KingdeeTransportError(f"{EXECUTE_BILL_QUERY}: rows do not match the {len(keys)} field keys")
+    if not rows:
+        return pl.DataFrame(schema={key: (schema or {}).get(key, pl.Null) for key in keys})
+    frame = pl.DataFrame(rows, schema=keys, orient="row", infer_schema_length=None)
+    return _apply_schema(frame, schema) if schema else frame
+
+
 def _names_a_duplicate_number(errors: list[str]) -> bool:
     return any(marker in error for error in errors for marker in DUPLICATE_NUMBER_MARKERS)
 
@@ -272,17 +294,26 @@ class KingdeeClient:
         Pass a stable `order_by` (e.g. the primary key) when the result may span several pages.
         `schema` casts the named columns; without it the types are inferred from the values.
         """
-        keys = list(field_keys)
-        unknown = set(schema or {}) - set(keys)
-        if unknown:
-            raise ValueError(f"schema names columns that are not field keys: {sorted(unknown)}")
-        rows = self._query(EXECUTE_BILL_QUERY, form_id, keys, filter, order_by, page_size)
-        if any(not isinstance(row, list) or len(row) != len(keys) for row in rows):
-            raise KingdeeTransportError(f"{EXECUTE_BILL_QUERY}: rows do not match the {len(keys)} field keys")
-        if not rows:
-            return pl.DataFrame(schema={key: (schema or {}).get(key, pl.Null) for key in keys})
-        frame = pl.DataFrame(rows, schema=keys, orient="row", infer_schema_length=None)
-        return _apply_schema(frame, schema) if schema else frame
+        keys = _checked_keys(field_keys, schema)
+        return _frame(keys, self._query(EXECUTE_BILL_QUERY, form_id, keys, filter, order_by, page_size), schema)
+
+    def execute_bill_query_by_number(
+        self,
+        form_id: str,
+        field_keys: Sequence[str],
+        numbers: Iterable[str],
+        *,
+        number_key: str = "FBillNo",
+        order_by: str | None = None,
+        schema: dict[str, pl.DataType] | None = None,
+        chunk_size: int = 500,
+    ) -> pl.DataFrame:
+        """`execute_bill_query` for the rows whose `number_key` (FBillNo on bills, FNumber on base data) is
+        one of `numbers`, each number asked once, `chunk_size` to an IN list so no filter grows without
+        bound. Rows come chunk by chunk, each chunk in `order_by` (by default the number)."""
+        keys = _checked_keys(field_keys, schema)
+        rows = self._rows_by_number(form_id, keys, numbers, number_key, order_by, chunk_size)
+        return _frame(keys, rows, schema)
 
     def bill_query(
         self,
@@ -300,21 +331,30 @@ class KingdeeClient:
 
     def existing_bill_numbers(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> set[str]:
         """Which of `numbers` already exist as FBillNo on `form_id`: the idempotency check before a save."""
-        return {str(row[0]) for row in self._bills_by_number(form_id, ["FBillNo"], numbers, chunk_size)}
+        rows = self._rows_by_number(form_id, ["FBillNo"], numbers, "FBillNo", None, chunk_size)
+        return {str(row[0]) for row in rows if _fits(row, 1)}
 
     def bill_statuses(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> dict[str, str]:
         """FDocumentStatus (Z/A/B/C/D) by FBillNo of those of `numbers` that exist on `form_id`."""
-        rows = self._bills_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, chunk_size)
-        return {str(row[0]): str(row[1]) for row in rows}
+        rows = self._rows_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, "FBillNo", None, chunk_size)
+        return {str(row[0]): str(row[1]) for row in rows if _fits(row, 2)}
 
-    def _bills_by_number(
-        self, form_id: str, keys: list[str], numbers: Iterable[str], chunk_size: int
-    ) -> list[list[Any]]:
-        """Rows of `keys` for the bills whose FBillNo is one of `numbers`, asked in chunks of IN lists."""
-        rows: list[list[Any]] = []
+    def _rows_by_number(
+        self,
+        form_id: str,
+        keys: list[str],
+        numbers: Iterable[str],
+        number_key: str,
+        order_by: str | None,
+        chunk_size: int,
+    ) -> list[Any]:
+        """ExecuteBillQuery rows of `keys` whose `number_key` is one of `numbers`, asked in chunks of IN lists."""
+        rows: list[Any] = []
         for chunk in chunks(dict.fromkeys(numbers), chunk_size):
-            found = self._query(EXECUTE_BILL_QUERY, form_id, keys, Filter.in_("FBillNo", chunk), "FBillNo ASC", None)
-            rows.extend(row for row in found if isinstance(row, list) and len(row) == len(keys))
+            condition = Filter.in_(number_key, chunk)
+            rows.extend(
+                self._query(EXECUTE_BILL_QUERY, form_id, keys, condition, order_by or f"{number_key} ASC", None)
+            )
         return rows
 
     def _query(
