@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-import httpx
-
 T = TypeVar("T")
 
 # httpcore's DEBUG trace prints raw response headers, Set-Cookie included (a live Kingdee session), so
@@ -68,11 +66,6 @@ def retry(
                 raise exc.cause from None
             sleep(exc.delay if exc.delay is not None else backoff.delay(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def is_transient(exc: Exception) -> bool:
-    """Transport failures (connect, read timeout, reset) that a retry may cure."""
-    return isinstance(exc, httpx.TransportError)
 
 
 @dataclass
