@@ -33,14 +33,13 @@ from typing import TypeVar
 
 import polars as pl
 
+from basics.chunks import chunks
 from bench import baseline
 from bench.baseline import Output
 from bench.generate import BenchData, decode, generate
 from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
-from connectors.jushuitan.paging import chunks as consecutive
 from connectors.jushuitan.paging import page_body, read_list_answer
 from connectors.kingdee.client import batch_save_body
-from flows.common import chunks
 from flows.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.frames import (
@@ -164,7 +163,7 @@ def project_returns(
 def in_groups(pages: list, size: int) -> list[list]:
     """The pages as the flows map them when mapping binds: groups of max_pages_per_group pages
     (flows.pipeline.page_groups), each mapped and batched on its own."""
-    return list(consecutive(pages, size))
+    return list(chunks(pages, size))
 
 
 def differences(project: Output, reference: Output, limit: int = 5) -> list[str]:

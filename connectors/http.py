@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-import httpx
-
 T = TypeVar("T")
 
 # httpcore's DEBUG trace prints raw response headers, Set-Cookie included (a live Kingdee session), so
@@ -42,12 +40,15 @@ class Backoff:
 
 
 class RetryableError(Exception):
-    """Raised inside a retried call to ask for another attempt after `delay` seconds (or back-off)."""
+    """Raised inside a retried call for a failure another attempt may cure: try again after `delay`
+    seconds (or back-off). `resend_safe` is False when the request was a write that may have been
+    committed: then the cause is raised at once, since sending it again could write it twice."""
 
-    def __init__(self, cause: Exception, delay: float | None = None) -> None:
+    def __init__(self, cause: Exception, delay: float | None = None, *, resend_safe: bool = True) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.delay = delay
+        self.resend_safe = resend_safe
 
 
 def retry(
@@ -55,20 +56,16 @@ def retry(
     backoff: Backoff,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `call`, retrying while it raises RetryableError; re-raise the last cause when out of attempts."""
+    """Run `call`, retrying while it raises a resend-safe RetryableError; re-raise the cause of one that is
+    not, or of the last when out of attempts."""
     for attempt in range(backoff.attempts):
         try:
             return call()
         except RetryableError as exc:
-            if attempt == backoff.attempts - 1:
+            if not exc.resend_safe or attempt == backoff.attempts - 1:
                 raise exc.cause from None
             sleep(exc.delay if exc.delay is not None else backoff.delay(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def is_transient(exc: Exception) -> bool:
-    """Transport failures (connect, read timeout, reset) that a retry may cure."""
-    return isinstance(exc, httpx.TransportError)
 
 
 @dataclass

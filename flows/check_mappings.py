@@ -24,10 +24,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from basics.shanghai import in_shanghai, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
-from connectors.kingdee import Filter, KingdeeClient
+from connectors.kingdee import KingdeeClient
 from flows.blocks import open_clients
-from flows.common import SHANGHAI, load_master_data, now_shanghai
+from flows.common import load_master_data
 from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
@@ -59,7 +60,6 @@ from transforms.returns import RECEIVED_GOOD_STATUS, map_returns
 
 NAME = "check-mappings"
 LOOKBACK = timedelta(days=7)
-NUMBERS_PER_QUERY = 500
 ARTIFACT_ROWS = 20  # per list in the markdown artifact; the files list everything
 HELD_COUNTS = ("held_outbound", "held_returns", "held_documents")
 RULES = {rule.id: rule for rule in outbound_rules()}
@@ -70,15 +70,11 @@ RULES = {rule.id: rule for rule in outbound_rules()}
 
 def check_period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     """[since, until) in Asia/Shanghai (naive times are Beijing time); by default the last 7 days."""
-    end = _shanghai(until) if until else now_shanghai()
-    start = _shanghai(since) if since else end - LOOKBACK
+    end = in_shanghai(until) if until else now_shanghai()
+    start = in_shanghai(since) if since else end - LOOKBACK
     if end <= start:
         raise ValueError(f"until ({end}) must be after since ({start})")
     return start, end
-
-
-def _shanghai(moment: datetime) -> datetime:
-    return moment.astimezone(SHANGHAI) if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 @dataclass(frozen=True)
@@ -118,13 +114,8 @@ def read_kingdee_status(kingdee: KingdeeClient, form_id: str, numbers: list[str]
     keys = ["FNumber", "FName", "FDocumentStatus", "FForbidStatus", *(["FUseOrgId.FNumber"] if org else [])]
     schema = dict.fromkeys(keys, pl.String)
     wanted = list(dict.fromkeys(numbers))
-    parts = [
-        kingdee.execute_bill_query(
-            form_id, keys, Filter.in_("FNumber", wanted[i : i + NUMBERS_PER_QUERY]), "FNumber ASC", schema=schema
-        )
-        for i in range(0, len(wanted), NUMBERS_PER_QUERY)
-    ]
-    return kingdee_status(wanted, pl.concat(parts) if parts else pl.DataFrame(schema=schema), org)
+    found = kingdee.execute_bill_query_by_number(form_id, keys, wanted, number_key="FNumber", schema=schema)
+    return kingdee_status(wanted, found, org)
 
 
 # --- what the syncs would hold back ------------------------------------------------------------------

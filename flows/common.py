@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import Task, task
@@ -18,6 +17,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.variables import Variable
 
+from basics.shanghai import SHANGHAI, in_shanghai, now_shanghai
 from connectors.jushuitan import not_whole_numbers, page_ids
 from connectors.kingdee import (
     Filter,
@@ -33,7 +33,6 @@ from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.mappings import TableError, load_shop_customer_map, load_warehouse_stock_map
 from transforms.materials import MASTER_FIELDS, material_master
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("flows")
 
 # One row per document a run looked at, whatever happened to it.
@@ -69,10 +68,6 @@ def watermark_name(sync: str) -> str:
     return f"jst_kingdee_watermark_{sync}"
 
 
-def now_shanghai() -> datetime:
-    return datetime.now(SHANGHAI)
-
-
 FULL_LOAD_START = datetime(2000, 1, 1, tzinfo=SHANGHAI)
 
 
@@ -86,9 +81,9 @@ def resolve_window(
     """An explicit window is a backfill: it leaves the watermark alone. Otherwise start at the stored
     watermark minus the overlap and stop `safety_lag` before now. Without a watermark, documents
     start `initial_lookback_days` back; master data (`full_first_run`) loads everything once."""
-    end = _aware(until) if until else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
+    end = in_shanghai(until) if until else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
     if since:
-        return RunWindow(start=_aware(since), end=end, incremental=False)
+        return RunWindow(start=in_shanghai(since), end=end, incremental=False)
     stored = Variable.get(watermark_name(sync), default=None)
     if stored:
         start = datetime.fromisoformat(stored) - timedelta(minutes=settings.overlap_minutes)
@@ -101,10 +96,6 @@ def resolve_window(
 
 def advance_watermark(sync: str, window: RunWindow) -> None:
     Variable.set(watermark_name(sync), window.end.isoformat(), overwrite=True)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 # --- one run at a time ---------------------------------------------------------------------
@@ -248,11 +239,6 @@ def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterDa
 # --- saving bills ----------------------------------------------------------------------------
 
 
-def chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
-    for offset in range(0, frame.height, size):
-        yield frame.slice(offset, size)
-
-
 def _outcomes(
     chunk: pl.DataFrame, outcome: str, numbers: dict[str, str] | None = None, messages: dict[str, str] | None = None
 ) -> pl.DataFrame:
@@ -310,7 +296,7 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
             continue
         saved = {r.bill_no: (r.number or r.bill_no) for r in results if r.ok}
         failed = {r.bill_no: "; ".join(r.errors) for r in results if not r.ok}
-        duplicates = [b for b, msg in failed.items() if "已经存在" in msg or "already exists" in msg]
+        duplicates = [r.bill_no for r in results if r.duplicate_number]
         confirmed = kingdee.existing_bill_numbers(form_id, duplicates) if duplicates else set()
         parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(saved))), WRITTEN, numbers=saved))
         parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(confirmed))), SKIPPED))

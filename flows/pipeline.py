@@ -20,8 +20,9 @@ import polars as pl
 from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
+from basics.chunks import chunks
 from connectors.kingdee import KingdeeClient
-from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, chunks, save_batch
+from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, save_batch
 from transforms.validation import HELD_SCHEMA
 
 # When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.

@@ -24,10 +24,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from basics.shanghai import beijing_wall_clock, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from flows.blocks import open_clients
-from flows.common import SHANGHAI, held_outcomes, load_master_data, now_shanghai
+from flows.common import held_outcomes, load_master_data
 from flows.report_files import ReportSheet, md_text, write_report
 from flows.reports import report_dir
 from flows.settings import SyncSettings
@@ -57,7 +58,7 @@ from transforms.reconcile import (
 
 KindName = Literal["outbound", "returns"]
 ATTENTION_ROWS = 50  # documents listed in the markdown artifact; the files list them all
-NUMBERS_PER_QUERY = 500
+ORDER = "FBillNo ASC, FEntity_FEntryID ASC"  # a bill's entry lines together, in entry order
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,6 @@ class Reconciliation:
     def counts(self) -> dict[str, int]:
         found = dict(self.documents.group_by("result").len().rows())
         return {name: int(found.get(name, 0)) for name in CLASSES}
-
-
-def _beijing(moment: datetime) -> datetime:
-    """Naive Beijing wall-clock time, as both systems store their dates (naive input already is)."""
-    return moment.astimezone(SHANGHAI).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _in_period(documents: pl.DataFrame, since: datetime, until: datetime) -> pl.DataFrame:
@@ -138,7 +134,7 @@ def jushuitan_returns(
     and placed by its receive date."""
     pages = jst.refund_pages(
         modified_begin=since,
-        modified_end=max(_beijing(now_shanghai()), since),
+        modified_end=max(beijing_wall_clock(now_shanghai()), since),
         status=returns.IN_SCOPE_STATUS,
         good_status=returns.RECEIVED_GOOD_STATUS,
     )
@@ -164,19 +160,15 @@ def kingdee_bills(
     keys = ["FBillNo", "FDate", "FDocumentStatus", customer, "FRealQty", "FTaxPrice"]
     schema = {key: KINGDEE_ROWS_SCHEMA["customer_number" if key == customer else key] for key in keys}
 
-    def query(condition: Filter) -> pl.DataFrame:
-        rows = kingdee.execute_bill_query(
-            kind.form_id, keys, condition, order_by="FBillNo ASC, FEntity_FEntryID ASC", schema=schema
-        )
-        return rows.rename({customer: "customer_number"})
-
-    dated = query(Filter.ge("FDate", since) & Filter.lt("FDate", until))
+    dated = kingdee.execute_bill_query(
+        kind.form_id, keys, Filter.ge("FDate", since) & Filter.lt("FDate", until), order_by=ORDER, schema=schema
+    )
     seen = set(dated["FBillNo"].to_list())
-    elsewhere = [number for number in dict.fromkeys(numbers) if number not in seen]
-    parts = [dated]
-    for offset in range(0, len(elsewhere), NUMBERS_PER_QUERY):
-        parts.append(query(Filter.in_("FBillNo", elsewhere[offset : offset + NUMBERS_PER_QUERY])))
-    return pl.concat(parts)
+    elsewhere = [number for number in numbers if number not in seen]
+    if not elsewhere:
+        return dated.rename({customer: "customer_number"})
+    by_number = kingdee.execute_bill_query_by_number(kind.form_id, keys, elsewhere, order_by=ORDER, schema=schema)
+    return pl.concat([dated, by_number]).rename({customer: "customer_number"})
 
 
 def reconcile_kind(
@@ -334,7 +326,7 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
     `kinds`: "outbound", "returns" or both (the default). Returns the counts per class and kind and
     where the report files are.
     """
-    start, end = _beijing(since), _beijing(until)
+    start, end = beijing_wall_clock(since), beijing_wall_clock(until)
     if end <= start:
         raise ValueError(f"until ({until}) must be after since ({since})")
     settings = SyncSettings()

@@ -19,7 +19,7 @@ class Layer:
 
 # The folders above the libraries and the state; none of them is imported from below.
 HIGHER = ("flows", "reporting", "deploy", "cli", "bench")
-PRODUCT = ("process_settings", "connectors", "transforms", "state", "sandbox", *HIGHER)
+PRODUCT = ("process_settings", "basics", "connectors", "transforms", "state", "sandbox", *HIGHER)
 
 # One row per top-level folder (or module) of the product, lowest first. A folder named here that does not
 # exist yet is simply not walked; a folder that exists but has no row fails the suite until it gets one.
@@ -31,6 +31,10 @@ LAYERS: dict[str, Layer] = {
     "sandbox": Layer(
         "emulators of both APIs written from the spec, so they cannot agree with a wrong client",
         PRODUCT,
+    ),
+    "basics": Layer(
+        "helpers below every layer (one chunker, Asia/Shanghai time) that know neither system nor the business",
+        tuple(name for name in PRODUCT if name != "basics"),
     ),
     "connectors": Layer("clients of Jushuitan and Kingdee: signing, paging, limits, errors", (*HIGHER, "transforms")),
     "transforms": Layer("pure DataFrame-in, DataFrame-out rules of the scheme", (*HIGHER, "prefect", "httpx")),

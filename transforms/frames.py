@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from basics.chunks import chunks
+
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The fields the mappings, checks and reports read; Polars skips the rest of each page.
@@ -62,10 +64,10 @@ def decode_pages(pages: Iterable[bytes], schema: pl.Struct) -> pl.DataFrame:
 
 def _read(bodies: Sequence[bytes], schema: pl.Struct) -> pl.DataFrame:
     calls = [
-        pl.LazyFrame({"page": pl.Series(bodies[start : start + PAGES_PER_CALL], dtype=pl.Binary)}).select(
+        pl.LazyFrame({"page": pl.Series(chunk, dtype=pl.Binary)}).select(
             pl.col("page").cast(pl.String).str.json_decode(schema).struct.unnest()
         )
-        for start in range(0, len(bodies), PAGES_PER_CALL)
+        for chunk in chunks(bodies, PAGES_PER_CALL)
     ]
     if not calls:
         return pl.DataFrame(schema=schema.to_schema())

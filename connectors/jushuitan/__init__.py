@@ -13,7 +13,7 @@ from connectors.jushuitan.errors import (
     JushuitanTimestampError,
     JushuitanTransportError,
 )
-from connectors.jushuitan.paging import Deduplicator, chunks, page_body, page_ids, shanghai_windows
+from connectors.jushuitan.paging import Deduplicator, id_chunks, page_body, page_ids, shanghai_windows
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, MemoryTokenStore, Token, TokenStore
 
@@ -34,8 +34,8 @@ __all__ = [
     "MemoryTokenStore",
     "Token",
     "TokenStore",
-    "chunks",
     "encode_biz",
+    "id_chunks",
     "not_whole_numbers",
     "page_body",
     "page_ids",

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from basics.chunks import chunks
 from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, SharedRateLimiter, retry
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
@@ -29,11 +30,10 @@ from connectors.jushuitan.errors import (
     error_for,
 )
 from connectors.jushuitan.paging import (
-    MAX_IDS,
     Deduplicator,
     Rows,
     as_bool,
-    chunks,
+    id_chunks,
     page_index_pages,
     read_list_answer,
     rows_of,
@@ -422,7 +422,7 @@ class JushuitanClient:
         return _one_after_another(
             self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
             for key, ids in id_lists.items()
-            for chunk in chunks(ids, MAX_IDS)
+            for chunk in id_chunks(ids)
         )
 
     def _since_ts(

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import lru_cache
-from itertools import islice
 from typing import Any, TypeVar, cast
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from basics.chunks import chunks
+from basics.shanghai import in_shanghai
 from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
 
 log = logging.getLogger("connectors.jushuitan")
@@ -27,7 +27,6 @@ T = TypeVar("T")
 Call = Callable[[str, dict[str, Any]], dict[str, Any]]
 """`JushuitanClient.call`: (API path, biz) -> the envelope's `data`."""
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 WIRE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_WINDOW = timedelta(days=7)
 MAX_IDS = 50
@@ -42,7 +41,7 @@ def shanghai_windows(start: datetime, end: datetime, max_span: timedelta = MAX_W
     A window spans at most `max_span` minus that second, so it never touches the server's 7-day limit.
     Naive datetimes are read as Beijing time; sub-second parts are dropped.
     """
-    begin, finish = _beijing(start), _beijing(end)
+    begin, finish = (in_shanghai(moment).replace(microsecond=0) for moment in (start, end))
     if finish < begin:
         raise ValueError(f"window end {finish} is before its start {begin}")
     if max_span < _ONE_SECOND:
@@ -56,18 +55,9 @@ def shanghai_windows(start: datetime, end: datetime, max_span: timedelta = MAX_W
         begin = window_end + _ONE_SECOND
 
 
-def _beijing(moment: datetime) -> datetime:
-    local = moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment.astimezone(SHANGHAI)
-    return local.replace(microsecond=0)
-
-
-def chunks(ids: Iterable[T], size: int = MAX_IDS) -> Iterator[list[T]]:
+def id_chunks(ids: Iterable[T], size: int = MAX_IDS) -> Iterator[list[T]]:
     """Consecutive lists of at most `size` ids: every id list in a request is capped (50; l_ids 20)."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    remaining = iter(ids)
-    while batch := list(islice(remaining, size)):
-        yield batch
+    return chunks(ids, size)
 
 
 def rows_of(data: Mapping[str, Any] | None, api: str) -> Sequence[dict[str, Any]]:

@@ -12,13 +12,14 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import polars as pl
 
+from basics.chunks import chunks
 from connectors.http import RETRYABLE_STATUS, Backoff, RetryableError, retry
 from connectors.kingdee.auth import (
     SENSITIVE_HEADERS,
@@ -83,11 +84,16 @@ ORDER_BY = re.compile(
     r"^\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?(\s*,\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?)*\s*$"
 )
 MESSAGE_LIMIT = 300
+# How Kingdee words a refused save whose FBillNo is taken, in a Chinese and an English install.
+DUPLICATE_NUMBER_MARKERS = ("已经存在", "already exists")
 
 
 @dataclass(frozen=True)
 class SaveResult:
-    """The outcome of one bill of a BatchSave; `index` is its position in the caller's sequence."""
+    """The outcome of one bill of a BatchSave; `index` is its position in the caller's sequence.
+
+    `duplicate_number`: refused because a bill with its FBillNo exists (a concurrent writer may have
+    saved it first); the caller confirms by FBillNo before counting it as already there."""
 
     index: int
     bill_no: str | None
@@ -95,6 +101,7 @@ class SaveResult:
     fid: int | None
     number: str | None
     errors: list[str] = field(default_factory=list)
+    duplicate_number: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,9 +188,30 @@ def _bill_no(model: dict[str, Any] | bytes) -> str | None:
     return None if bill_no is None else str(bill_no)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _checked_keys(field_keys: Sequence[str], schema: dict[str, pl.DataType] | None) -> list[str]:
+    keys = list(field_keys)
+    unknown = set(schema or {}) - set(keys)
+    if unknown:
+        raise ValueError(f"schema names columns that are not field keys: {sorted(unknown)}")
+    return keys
+
+
+def _fits(row: Any, width: int) -> bool:
+    return isinstance(row, list) and len(row) == width
+
+
+def _frame(keys: list[str], rows: list[Any], schema: dict[str, pl.DataType] | None) -> pl.DataFrame:
+    """ExecuteBillQuery rows as a frame named by the field keys, cast by `schema` where it names a column."""
+    if any(not _fits(row, len(keys)) for row in rows):
+        raise KingdeeTransportError(f"{EXECUTE_BILL_QUERY}: rows do not match the {len(keys)} field keys")
+    if not rows:
+        return pl.DataFrame(schema={key: (schema or {}).get(key, pl.Null) for key in keys})
+    frame = pl.DataFrame(rows, schema=keys, orient="row", infer_schema_length=None)
+    return _apply_schema(frame, schema) if schema else frame
+
+
+def _names_a_duplicate_number(errors: list[str]) -> bool:
+    return any(marker in error for error in errors for marker in DUPLICATE_NUMBER_MARKERS)
 
 
 def _describe(error: RowError) -> str:
@@ -213,15 +241,6 @@ class _Outcome:
     ok: bool
     entity: dict[str, Any]
     errors: list[str]
-
-
-class _Retryable(Exception):
-    """A failure another attempt may cure. `resend_safe` is False when a write may have been committed."""
-
-    def __init__(self, error: KingdeeTransportError, *, resend_safe: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.resend_safe = resend_safe
 
 
 class KingdeeClient:
@@ -275,17 +294,26 @@ class KingdeeClient:
         Pass a stable `order_by` (e.g. the primary key) when the result may span several pages.
         `schema` casts the named columns; without it the types are inferred from the values.
         """
-        keys = list(field_keys)
-        unknown = set(schema or {}) - set(keys)
-        if unknown:
-            raise ValueError(f"schema names columns that are not field keys: {sorted(unknown)}")
-        rows = self._query(EXECUTE_BILL_QUERY, form_id, keys, filter, order_by, page_size)
-        if any(not isinstance(row, list) or len(row) != len(keys) for row in rows):
-            raise KingdeeTransportError(f"{EXECUTE_BILL_QUERY}: rows do not match the {len(keys)} field keys")
-        if not rows:
-            return pl.DataFrame(schema={key: (schema or {}).get(key, pl.Null) for key in keys})
-        frame = pl.DataFrame(rows, schema=keys, orient="row", infer_schema_length=None)
-        return _apply_schema(frame, schema) if schema else frame
+        keys = _checked_keys(field_keys, schema)
+        return _frame(keys, self._query(EXECUTE_BILL_QUERY, form_id, keys, filter, order_by, page_size), schema)
+
+    def execute_bill_query_by_number(
+        self,
+        form_id: str,
+        field_keys: Sequence[str],
+        numbers: Iterable[str],
+        *,
+        number_key: str = "FBillNo",
+        order_by: str | None = None,
+        schema: dict[str, pl.DataType] | None = None,
+        chunk_size: int = 500,
+    ) -> pl.DataFrame:
+        """`execute_bill_query` for the rows whose `number_key` (FBillNo on bills, FNumber on base data) is
+        one of `numbers`, each number asked once, `chunk_size` to an IN list so no filter grows without
+        bound. Rows come chunk by chunk, each chunk in `order_by` (by default the number)."""
+        keys = _checked_keys(field_keys, schema)
+        rows = self._rows_by_number(form_id, keys, numbers, number_key, order_by, chunk_size)
+        return _frame(keys, rows, schema)
 
     def bill_query(
         self,
@@ -303,21 +331,30 @@ class KingdeeClient:
 
     def existing_bill_numbers(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> set[str]:
         """Which of `numbers` already exist as FBillNo on `form_id`: the idempotency check before a save."""
-        return {str(row[0]) for row in self._bills_by_number(form_id, ["FBillNo"], numbers, chunk_size)}
+        rows = self._rows_by_number(form_id, ["FBillNo"], numbers, "FBillNo", None, chunk_size)
+        return {str(row[0]) for row in rows if _fits(row, 1)}
 
     def bill_statuses(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> dict[str, str]:
         """FDocumentStatus (Z/A/B/C/D) by FBillNo of those of `numbers` that exist on `form_id`."""
-        rows = self._bills_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, chunk_size)
-        return {str(row[0]): str(row[1]) for row in rows}
+        rows = self._rows_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, "FBillNo", None, chunk_size)
+        return {str(row[0]): str(row[1]) for row in rows if _fits(row, 2)}
 
-    def _bills_by_number(
-        self, form_id: str, keys: list[str], numbers: Iterable[str], chunk_size: int
-    ) -> list[list[Any]]:
-        """Rows of `keys` for the bills whose FBillNo is one of `numbers`, asked in chunks of IN lists."""
-        rows: list[list[Any]] = []
-        for chunk in _chunks(list(dict.fromkeys(numbers)), chunk_size):
-            found = self._query(EXECUTE_BILL_QUERY, form_id, keys, Filter.in_("FBillNo", chunk), "FBillNo ASC", None)
-            rows.extend(row for row in found if isinstance(row, list) and len(row) == len(keys))
+    def _rows_by_number(
+        self,
+        form_id: str,
+        keys: list[str],
+        numbers: Iterable[str],
+        number_key: str,
+        order_by: str | None,
+        chunk_size: int,
+    ) -> list[Any]:
+        """ExecuteBillQuery rows of `keys` whose `number_key` is one of `numbers`, asked in chunks of IN lists."""
+        rows: list[Any] = []
+        for chunk in chunks(dict.fromkeys(numbers), chunk_size):
+            condition = Filter.in_(number_key, chunk)
+            rows.extend(
+                self._query(EXECUTE_BILL_QUERY, form_id, keys, condition, order_by or f"{number_key} ASC", None)
+            )
         return rows
 
     def _query(
@@ -389,19 +426,19 @@ class KingdeeClient:
         numbers = list(bill_nos) if bill_nos is not None else [_bill_no(model) for model in models]
         results: list[SaveResult] = []
         size = batch_size or self.settings.batch_size
-        for offset in range(0, len(encoded), size):
-            chunk_nos = numbers[offset : offset + size]
-            body = batch_save_body(form_id, encoded[offset : offset + size], options)
-            payload = self._call(BATCH_SAVE, body, write=True)
-            for i, outcome in enumerate(self._outcomes(f"{BATCH_SAVE} {form_id}", payload, chunk_nos)):
+        for chunk, chunk_nos in zip(chunks(encoded, size), chunks(numbers, size), strict=True):
+            payload = self._call(BATCH_SAVE, batch_save_body(form_id, chunk, options), write=True)
+            outcomes = self._outcomes(f"{BATCH_SAVE} {form_id}", payload, chunk_nos)
+            for bill_no, outcome in zip(chunk_nos, outcomes, strict=True):
                 results.append(
                     SaveResult(
-                        index=offset + i,
-                        bill_no=chunk_nos[i],
+                        index=len(results),
+                        bill_no=bill_no,
                         ok=outcome.ok,
                         fid=_as_int(outcome.entity.get("Id")),
                         number=outcome.entity.get("Number"),
                         errors=outcome.errors,
+                        duplicate_number=not outcome.ok and _names_a_duplicate_number(outcome.errors),
                     )
                 )
         saved = sum(r.ok for r in results)
@@ -428,7 +465,7 @@ class KingdeeClient:
     ) -> list[OperationResult]:
         check_key(form_id)
         results: list[OperationResult] = []
-        for chunk in _chunks(list(numbers), self.settings.batch_size):
+        for chunk in chunks(numbers, self.settings.batch_size):
             data = {**OPERATION_DEFAULTS[service], **(options or {}), "Numbers": list(chunk)}
             payload = self._call(service, _json_bytes({"formid": form_id, "data": data}), write=True)
             outcomes = self._outcomes(f"{service} {form_id}", payload, list(chunk))
@@ -494,11 +531,10 @@ class KingdeeClient:
         def attempt() -> Any:
             try:
                 return self._call_once(service, body, write=write)
-            except _Retryable as exc:
-                if not exc.resend_safe:
-                    raise exc.error from None
-                log.warning("Kingdee %s: %s; retrying", service, exc.error)
-                raise RetryableError(exc.error) from None
+            except RetryableError as exc:
+                if exc.resend_safe:
+                    log.warning("Kingdee %s: %s; retrying", service, exc.cause)
+                raise
             except KingdeeRateLimited as exc:
                 log.warning("Kingdee %s: call limit reached; backing off", service)
                 raise RetryableError(exc) from None
@@ -551,13 +587,13 @@ class KingdeeClient:
             response = self._http.post(url, content=body, headers=headers)
         except UNSENT_ERRORS as exc:
             error = KingdeeTransportError(f"{service}: cannot connect to Kingdee ({type(exc).__name__})")
-            raise _Retryable(error, resend_safe=True) from None
+            raise RetryableError(error, resend_safe=True) from None
         except httpx.TransportError as exc:
             error = KingdeeTransportError(
                 f"{service}: no answer from Kingdee ({type(exc).__name__}: {self._scrub(str(exc))})",
                 maybe_committed=write,
             )
-            raise _Retryable(error, resend_safe=not write) from None
+            raise RetryableError(error, resend_safe=not write) from None
         log.debug("%s: HTTP %d in %.0f ms", service, response.status_code, (time.monotonic() - started) * 1000)
 
         code = response.status_code
@@ -567,10 +603,10 @@ class KingdeeClient:
                 raise KingdeeAuthError(f"{service}: Kingdee refused the account (Fail to verify thirty passport)")
             message = f"{service}: HTTP {code} from Kingdee: {self._scrub(text, response.request)}"
             if code in REFUSED_STATUS:
-                raise _Retryable(KingdeeTransportError(message, status_code=code), resend_safe=True)
+                raise RetryableError(KingdeeTransportError(message, status_code=code), resend_safe=True)
             if code in RETRYABLE_STATUS:
                 error = KingdeeTransportError(message, status_code=code, maybe_committed=write)
-                raise _Retryable(error, resend_safe=not write)
+                raise RetryableError(error, resend_safe=not write)
             raise KingdeeTransportError(message, status_code=code)
         if text.startswith("response_error:"):
             raise KingdeeTransportError(

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from basics.shanghai import SHANGHAI
 from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
 from connectors.jushuitan.paging import (
-    SHANGHAI,
     WIRE_TIME_FORMAT,
     Deduplicator,
     Rows,
     as_bool,
-    chunks,
+    id_chunks,
     page_body,
     page_index_pages,
     rows_of,
@@ -86,11 +86,11 @@ def test_windows_reject_an_end_before_the_start() -> None:
 
 
 def test_chunks_cap_every_list() -> None:
-    assert [len(chunk) for chunk in chunks(range(120))] == [50, 50, 20]
-    assert list(chunks([], 50)) == []
-    assert list(chunks("abcde", 2)) == [["a", "b"], ["c", "d"], ["e"]]
+    assert [len(chunk) for chunk in id_chunks(range(120))] == [50, 50, 20]
+    assert list(id_chunks([], 50)) == []
+    assert list(id_chunks("abcde", 2)) == [["a", "b"], ["c", "d"], ["e"]]
     with pytest.raises(ValueError):
-        list(chunks([1], 0))
+        list(id_chunks([1], 0))
 
 
 def test_rows_of_prefers_datas_then_the_first_list() -> None:
