@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.system == "kingdee":
-        from sandbox.kingdee_app import create_app
+        from sandbox.kingdee import create_app
 
         app = create_app(
             template_world().kingdee,

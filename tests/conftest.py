@@ -29,7 +29,7 @@ def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
 
 @pytest.fixture
 def kingdee_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
-    from sandbox.kingdee_app import create_app
+    from sandbox.kingdee import create_app
 
     with serve_in_thread(create_app(world.kingdee)) as server:
         yield server
