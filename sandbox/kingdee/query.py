@@ -1,4 +1,4 @@
-"""ExecuteBillQuery / BillQuery: field keys, FilterString (sandbox/kingdee_filter.py), OrderString and
+"""ExecuteBillQuery / BillQuery: field keys, FilterString (`filters`), OrderString and
 paging over base data and saved bills, both seen as rows of lower-cased query keys."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sandbox.kingdee.filters import FilterSyntaxError, parse_filter
 from sandbox.kingdee.forms import BASE_IDS, BILL_FORMS, REFERENCES, BaseForm
 from sandbox.kingdee.store import BillStore, root_key
 from sandbox.kingdee.wire import ServiceError, get_key, int_param, is_date_key, kingdee_date, number_of
-from sandbox.kingdee_filter import FilterSyntaxError, parse_filter
 
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
