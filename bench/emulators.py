@@ -148,7 +148,7 @@ def main() -> None:
         _serve(app, {})
         return
 
-    from sandbox.jushuitan_app import create_app
+    from sandbox.jushuitan import create_app
 
     started = time.perf_counter()
     world = bulk_world(args.documents, args.lines_per_document)

@@ -21,7 +21,7 @@ def world() -> SandboxWorld:
 
 @pytest.fixture
 def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
-    from sandbox.jushuitan_app import create_app
+    from sandbox.jushuitan import create_app
 
     with serve_in_thread(create_app(world)) as server:
         yield server
