@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.system == "kingdee":
-        from sandbox.kingdee_app import create_app
+        from sandbox.kingdee import create_app
 
         app = create_app(
             template_world().kingdee,
@@ -148,7 +148,7 @@ def main() -> None:
         _serve(app, {})
         return
 
-    from sandbox.jushuitan_app import create_app
+    from sandbox.jushuitan import create_app
 
     started = time.perf_counter()
     world = bulk_world(args.documents, args.lines_per_document)

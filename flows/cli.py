@@ -120,8 +120,8 @@ def _run_sync(sync: str, flow: Callable[..., dict], documents: list[str] | None,
 
 def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):
     from sandbox.data import generate_world
-    from sandbox.jushuitan_app import create_app as jushuitan_app
-    from sandbox.kingdee_app import create_app as kingdee_app
+    from sandbox.jushuitan import create_app as jushuitan_app
+    from sandbox.kingdee import create_app as kingdee_app
     from sandbox.server import BackgroundServer
 
     world = generate_world(seed=seed, days=days, orders_per_day=orders_per_day)

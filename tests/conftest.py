@@ -23,7 +23,7 @@ def world() -> SandboxWorld:
 
 @pytest.fixture
 def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
-    from sandbox.jushuitan_app import create_app
+    from sandbox.jushuitan import create_app
 
     with serve_in_thread(create_app(world)) as server:
         yield server
@@ -31,7 +31,7 @@ def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
 
 @pytest.fixture
 def kingdee_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
-    from sandbox.kingdee_app import create_app
+    from sandbox.kingdee import create_app
 
     with serve_in_thread(create_app(world.kingdee)) as server:
         yield server

@@ -22,7 +22,7 @@ from connectors.settings import JushuitanSettings
 from sandbox.credentials import JST_APP_KEY, JST_APP_SECRET
 from sandbox.data import JST_TIME, SandboxWorld
 from sandbox.faults import Faults
-from sandbox.jushuitan_app import create_app
+from sandbox.jushuitan import create_app
 from sandbox.server import BackgroundServer, serve_in_thread
 
 OUTBOUND = "/open/orders/out/simple/query"

@@ -67,8 +67,8 @@ from flows.serve import (
     worker_args,
 )
 from sandbox.data import generate_world
-from sandbox.jushuitan_app import create_app as jushuitan_app
-from sandbox.kingdee_app import create_app as kingdee_app
+from sandbox.jushuitan import create_app as jushuitan_app
+from sandbox.kingdee import create_app as kingdee_app
 from sandbox.server import serve_in_thread
 
 OUTBOUND_QUERY = "/open/orders/out/simple/query"

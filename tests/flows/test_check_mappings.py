@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from flows.check_mappings import HEADERS, check_mappings, check_mappings_command, check_period
 from sandbox.data import UNKNOWN_SKU, UNMAPPED_SHOP_ID, SandboxWorld
-from sandbox.kingdee_app import create_app
+from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread
 from tests.flows.oracle import OUTBOUND_SHIPPED
 

@@ -14,9 +14,9 @@ from connectors.jushuitan import JushuitanTransportError
 from flows.common import OUTCOME_SCHEMA, watermark_name
 from flows.outbound import sync_outbound
 from flows.pipeline import final_outcomes
-from sandbox import jushuitan_app
+from sandbox import jushuitan as jushuitan_app
 from sandbox.data import generate_world
-from sandbox.kingdee_app import create_app
+from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread
 from tests.flows.oracle import Scheme
 

@@ -193,8 +193,8 @@ def open_stage(
 ) -> Iterator[Stage]:
     """Both emulators for a new world (or `world`), served on free loopback ports until the block ends;
     `settings` are extra environment variables for the runs (JST_*, KINGDEE_*, SYNC_*)."""
-    from sandbox.jushuitan_app import create_app as jushuitan_app
-    from sandbox.kingdee_app import create_app as kingdee_app
+    from sandbox.jushuitan import create_app as jushuitan_app
+    from sandbox.kingdee import create_app as kingdee_app
 
     world = world or generate_world(seed=seed, days=days, orders_per_day=orders_per_day)
     jst_tap = Tap(jushuitan_app(world, **(jst_options or {})))

@@ -29,7 +29,7 @@ from flows import outbound
 from flows.all import sync_all
 from flows.common import load_master_data
 from flows.outbound import sync_outbound
-from sandbox.kingdee_app import Account
+from sandbox.kingdee import Account
 from tests.reliability.stage import OUTBOUND_QUERY, Stage
 
 JST_SECRET = "JSTSECRET-3e1f0c9a7b"

@@ -18,7 +18,7 @@ import pytest
 
 from sandbox.credentials import JST_APP_KEY, JST_APP_SECRET
 from sandbox.data import SandboxWorld, generate_world
-from sandbox.jushuitan_app import create_app, verify_sign
+from sandbox.jushuitan import create_app, verify_sign
 from sandbox.server import serve_in_thread
 
 OUTBOUND = "/open/orders/out/simple/query"

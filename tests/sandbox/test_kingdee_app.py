@@ -18,7 +18,7 @@ import httpx
 import pytest
 from k3cloud_webapi_sdk.main import K3CloudApiSdk
 
-from sandbox.kingdee_app import Account, api_signature, client_secret, create_app, kd_signature
+from sandbox.kingdee import Account, api_signature, client_secret, create_app, kd_signature
 from sandbox.server import BackgroundServer, serve_in_thread
 
 FORM_SERVICE = "Kingdee.BOS.WebApi.ServicesStub.DynamicFormService"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.kingdee_filter import FilterSyntaxError, parse_filter
+from sandbox.kingdee.filters import FilterSyntaxError, parse_filter
 
 ROWS = [
     {"fnumber": "A1001-01", "fname": "原味薯片", "fqty": 5, "fprice": 9.9, "fflag": True,

@@ -186,20 +186,25 @@ class _Parser:
             raise FilterSyntaxError(f"expected {text!r} at position {token.pos}, found {found!r}")
 
     def or_expr(self) -> _Node:
-        terms = [self._and_expr()]
-        while self._accept("keyword", "or"):
-            terms.append(self._and_expr())
-        if len(terms) == 1:
-            return terms[0]
-        return _Node(_any_of([term.predicate for term in terms]), _any_texts(terms))
+        return self._joined("or", self._and_expr, _any_of, _any_texts)
 
     def _and_expr(self) -> _Node:
-        terms = [self._not_expr()]
-        while self._accept("keyword", "and"):
-            terms.append(self._not_expr())
+        return self._joined("and", self._not_expr, _all_of, _all_texts)
+
+    def _joined(
+        self,
+        keyword: str,
+        operand: Callable[[], _Node],
+        combine: Callable[[list[_Predicate]], _Predicate],
+        texts: Callable[[list[_Node]], dict[str, frozenset[str]]],
+    ) -> _Node:
+        """Operands joined by one keyword (OR binds looser than AND because `or_expr` joins `_and_expr`s)."""
+        terms = [operand()]
+        while self._accept("keyword", keyword):
+            terms.append(operand())
         if len(terms) == 1:
             return terms[0]
-        return _Node(_all_of([term.predicate for term in terms]), _all_texts(terms))
+        return _Node(combine([term.predicate for term in terms]), texts(terms))
 
     def _not_expr(self) -> _Node:
         if self._accept("keyword", "not"):
@@ -257,21 +262,21 @@ class _Parser:
 
 
 def _all_of(terms: list[_Predicate]) -> _Predicate:
-    def predicate(row: Row) -> Truth:
-        results = [term(row) for term in terms]
-        if any(result is False for result in results):
-            return False
-        return None if any(result is None for result in results) else True
-
-    return predicate
+    return _connective(terms, decisive=False)
 
 
 def _any_of(terms: list[_Predicate]) -> _Predicate:
+    return _connective(terms, decisive=True)
+
+
+def _connective(terms: list[_Predicate], *, decisive: bool) -> _Predicate:
+    """SQL's three-valued AND (one FALSE decides) and OR (one TRUE decides): else UNKNOWN beats the other value."""
+
     def predicate(row: Row) -> Truth:
         results = [term(row) for term in terms]
-        if any(result is True for result in results):
-            return True
-        return None if any(result is None for result in results) else False
+        if any(result is decisive for result in results):
+            return decisive
+        return None if any(result is None for result in results) else not decisive
 
     return predicate
 
