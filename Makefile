@@ -40,7 +40,7 @@ serve-sandbox: $(STAMP)
 
 # Prefect server + work pool + deployments + emulators + worker on 127.0.0.1; UI at http://127.0.0.1:4200.
 serve: $(STAMP)
-	$(BIN)/python -m flows.serve
+	$(BIN)/jst-kingdee serve
 
 clean:
 	rm -rf $(VENV) .state reports

@@ -40,7 +40,7 @@ from bench.generate import BenchData, decode, generate
 from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
 from connectors.jushuitan.paging import page_body, read_list_answer
 from connectors.kingdee.client import batch_save_body
-from flows.settings import SyncSettings
+from state.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.frames import (
     OUTBOUND_PAGE,

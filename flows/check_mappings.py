@@ -12,14 +12,11 @@ systems, writes neither.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
 
 import polars as pl
-import typer
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -27,11 +24,11 @@ from prefect.cache_policies import NO_CACHE
 from basics.shanghai import in_shanghai, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
-from flows.blocks import open_clients
+from deploy.blocks import open_clients
 from flows.common import load_master_data
-from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
-from flows.reports import report_dir
-from flows.settings import SyncSettings
+from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
+from reporting.reports import report_dir
+from state.settings import SyncSettings
 from transforms.documents import MasterData
 from transforms.frames import (
     OUTBOUND_PAGE,
@@ -566,13 +563,3 @@ def check_mappings(since: datetime | None = None, until: datetime | None = None)
     summary = {"since": start.isoformat(), "until": end.isoformat(), "report_dir": str(folder), **worklist.counts()}
     get_run_logger().info("check-mappings %s: %s; report in %s", _period_text(start, end), worklist.counts(), folder)
     return summary
-
-
-def check_mappings_command(
-    since: Annotated[
-        datetime | None, typer.Option(help="Period start (Asia/Shanghai if no offset); default: 7 days before until")
-    ] = None,
-    until: Annotated[datetime | None, typer.Option(help="Period end; default: now")] = None,
-) -> None:
-    """List the shops, warehouses and SKUs missing from the hand-kept tables or Kingdee (report.xlsx, report.html)."""
-    typer.echo(json.dumps(check_mappings(since=since, until=until), ensure_ascii=False, indent=2))

@@ -1,23 +1,18 @@
-"""Orchestration shared by the three syncs: run windows and watermarks, master data, idempotent
-chunked saves to Kingdee, and the per-run outcome table every report is built from."""
+"""Tasks and helpers shared by the three syncs: documents asked for by number, master data, idempotent
+chunked saves to Kingdee and the optional Submit / Audit after them."""
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import polars as pl
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
-from prefect.variables import Variable
 
-from basics.shanghai import SHANGHAI, in_shanghai, now_shanghai
 from connectors.jushuitan import not_whole_numbers, page_ids
 from connectors.kingdee import (
     Filter,
@@ -27,29 +22,26 @@ from connectors.kingdee import (
     KingdeeTransportError,
     OperationResult,
 )
-from flows.ledger import HeldLedger
-from flows.settings import SyncSettings
+from state.ledger import HeldLedger
+from state.settings import SyncSettings
+from state.tables import TableError, load_shop_customer_map, load_warehouse_stock_map
 from transforms.documents import NUMBER_FIELDS, MasterData
-from transforms.mappings import TableError, load_shop_customer_map, load_warehouse_stock_map
 from transforms.materials import MASTER_FIELDS, material_master
+from transforms.outcomes import (
+    AUDIT_FAILED,
+    AUDITED,
+    FAILED,
+    NUMBERS,
+    SKIPPED,
+    SUBMIT_FAILED,
+    SUBMITTED,
+    WOULD_CREATE,
+    WRITTEN,
+    bill_outcomes,
+)
 
 log = logging.getLogger("flows")
 
-# One row per document a run looked at, whatever happened to it.
-OUTCOME_SCHEMA = {
-    "document": pl.String,
-    "shop_id": pl.String,
-    "shop_name": pl.String,
-    "outcome": pl.String,  # written | would_create | skipped_existing | held | failed
-    "kingdee_number": pl.String,
-    "follow_up": pl.String,  # submitted | submit_failed | audited | audit_failed; null: neither was asked
-    "message": pl.String,
-}
-WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED = "written", "would_create", "skipped_existing", "held", "failed"
-# What Submit / Audit answered for a written (or already saved) bill: a state after its outcome, not an outcome.
-SUBMITTED, SUBMIT_FAILED, AUDITED, AUDIT_FAILED = "submitted", "submit_failed", "audited", "audit_failed"
-FOLLOW_UPS = (SUBMITTED, SUBMIT_FAILED, AUDITED, AUDIT_FAILED)
-FOLLOW_UP_FAILED = (SUBMIT_FAILED, AUDIT_FAILED)
 # FDocumentStatus (KINGDEE_API_NOTES.md §5.1) of a bill saved and not submitted (创建), and submitted, not audited.
 CREATED, IN_AUDIT = "A", "B"
 
@@ -57,77 +49,10 @@ CREATED, IN_AUDIT = "A", "B"
 # --- windows and watermarks ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunWindow:
-    start: datetime
-    end: datetime
-    incremental: bool  # True: derived from the watermark, which advances when the run succeeds
-
-
-def watermark_name(sync: str) -> str:
-    return f"jst_kingdee_watermark_{sync}"
-
-
-FULL_LOAD_START = datetime(2000, 1, 1, tzinfo=SHANGHAI)
-
-
-def resolve_window(
-    sync: str,
-    since: datetime | None,
-    until: datetime | None,
-    settings: SyncSettings,
-    full_first_run: bool = False,
-) -> RunWindow:
-    """An explicit window is a backfill: it leaves the watermark alone. Otherwise start at the stored
-    watermark minus the overlap and stop `safety_lag` before now. Without a watermark, documents
-    start `initial_lookback_days` back; master data (`full_first_run`) loads everything once."""
-    end = in_shanghai(until) if until else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
-    if since:
-        return RunWindow(start=in_shanghai(since), end=end, incremental=False)
-    stored = Variable.get(watermark_name(sync), default=None)
-    if stored:
-        start = datetime.fromisoformat(stored) - timedelta(minutes=settings.overlap_minutes)
-    elif full_first_run:
-        start = FULL_LOAD_START
-    else:
-        start = end - timedelta(days=settings.initial_lookback_days)
-    return RunWindow(start=start, end=end, incremental=until is None)
-
-
-def advance_watermark(sync: str, window: RunWindow) -> None:
-    Variable.set(watermark_name(sync), window.end.isoformat(), overwrite=True)
-
-
 # --- one run at a time ---------------------------------------------------------------------
 
 
-class RunInProgress(RuntimeError):
-    """Another run of the same sync holds the lock: this one writes nothing."""
-
-
-@contextmanager
-def run_lock(sync: str, settings: SyncSettings) -> Iterator[None]:
-    """An exclusive lock per sync under the state directory. Deployments already refuse overlapping
-    runs (concurrency_limit 1, CANCEL_NEW); this also covers the CLI and ad-hoc runs on the same host.
-    The OS drops the lock when the process dies, so a killed run never leaves it stuck."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.state_dir / f"{sync}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInProgress(
-                f"another {sync} run is in progress (lock {handle.name}); nothing was written"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --- documents fetched by number -------------------------------------------------------------
-
-# Per sync: what its document numbers are, and the system they are looked up in.
-NUMBERS = {"outbound": ("io_id", "Jushuitan"), "returns": ("as_id", "Jushuitan"), "materials": ("FNumber", "Kingdee")}
 
 
 class InvalidDocumentNumbers(ValueError):
@@ -239,23 +164,6 @@ def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterDa
 # --- saving bills ----------------------------------------------------------------------------
 
 
-def _outcomes(
-    chunk: pl.DataFrame, outcome: str, numbers: dict[str, str] | None = None, messages: dict[str, str] | None = None
-) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "document": chunk["bill_no"],
-            "shop_id": chunk["shop_id"].cast(pl.String),
-            "shop_name": chunk["shop_name"],
-            "outcome": [outcome] * chunk.height,
-            "kingdee_number": [(numbers or {}).get(b) for b in chunk["bill_no"]],
-            "follow_up": [None] * chunk.height,
-            "message": [(messages or {}).get(b) for b in chunk["bill_no"]],
-        },
-        schema=OUTCOME_SCHEMA,
-    )
-
-
 @task(name="save-batch", cache_policy=NO_CACHE)
 def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_run: bool) -> pl.DataFrame:
     """Write one chunk of bills exactly once.
@@ -268,9 +176,9 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
     existing = kingdee.existing_bill_numbers(form_id, chunk["bill_no"].to_list())
     skipped = chunk.filter(pl.col("bill_no").is_in(list(existing)))
     todo = chunk.filter(~pl.col("bill_no").is_in(list(existing)))
-    parts = [_outcomes(skipped, SKIPPED)]
+    parts = [bill_outcomes(skipped, SKIPPED)]
     if dry_run:
-        return pl.concat([*parts, _outcomes(todo, WOULD_CREATE)])
+        return pl.concat([*parts, bill_outcomes(todo, WOULD_CREATE)])
     for attempt in range(2):
         if todo.is_empty():
             break
@@ -289,7 +197,7 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
                 type(exc).__name__,
             )
             committed = kingdee.existing_bill_numbers(form_id, todo["bill_no"].to_list())
-            parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(committed))), WRITTEN))
+            parts.append(bill_outcomes(todo.filter(pl.col("bill_no").is_in(list(committed))), WRITTEN))
             todo = todo.filter(~pl.col("bill_no").is_in(list(committed)))
             if attempt == 1:
                 raise
@@ -298,11 +206,11 @@ def save_batch(kingdee: KingdeeClient, form_id: str, chunk: pl.DataFrame, dry_ru
         failed = {r.bill_no: "; ".join(r.errors) for r in results if not r.ok}
         duplicates = [r.bill_no for r in results if r.duplicate_number]
         confirmed = kingdee.existing_bill_numbers(form_id, duplicates) if duplicates else set()
-        parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(saved))), WRITTEN, numbers=saved))
-        parts.append(_outcomes(todo.filter(pl.col("bill_no").is_in(list(confirmed))), SKIPPED))
+        parts.append(bill_outcomes(todo.filter(pl.col("bill_no").is_in(list(saved))), WRITTEN, numbers=saved))
+        parts.append(bill_outcomes(todo.filter(pl.col("bill_no").is_in(list(confirmed))), SKIPPED))
         really_failed = {b: m for b, m in failed.items() if b not in confirmed}
         parts.append(
-            _outcomes(todo.filter(pl.col("bill_no").is_in(list(really_failed))), FAILED, messages=really_failed)
+            bill_outcomes(todo.filter(pl.col("bill_no").is_in(list(really_failed))), FAILED, messages=really_failed)
         )
         break
     return pl.concat(parts)
@@ -360,64 +268,3 @@ def _operate(
         reason = f"没有收到金蝶的答复, 下次运行重新检查 / no answer, checked again next run ({exc})"
         return {document: (failed, reason) for document in documents.values()}
     return {documents[r.number]: (done, None) if r.ok else (failed, "; ".join(r.errors)) for r in results}
-
-
-def needing_attention(attention: pl.DataFrame | None, outcomes: pl.DataFrame) -> pl.DataFrame | None:
-    """`attention` plus the bills whose Submit or Audit failed: saved in Kingdee, not taken as far as asked."""
-    failed = outcomes.filter(pl.col("follow_up").is_in(FOLLOW_UP_FAILED)).select(
-        "document",
-        pl.format("金蝶单据已保存, 但 {}: {} / saved in Kingdee, not taken further", "follow_up", "message").alias(
-            "message"
-        ),
-    )
-    if failed.is_empty():
-        return attention
-    return failed if attention is None else pl.concat([attention, failed])
-
-
-def held_outcomes(held_rows: pl.DataFrame, documents: pl.DataFrame | None = None, key: str = "") -> pl.DataFrame:
-    """One `held` outcome per held document, its reasons joined into the message; shop columns
-    come from `documents` (keyed by `key`) where the document has a shop."""
-    if held_rows.is_empty():
-        return pl.DataFrame(schema=OUTCOME_SCHEMA)
-    reasons = (
-        held_rows.filter(pl.col("rule_id") != "doc.held_with_line")
-        .group_by("document", maintain_order=True)
-        .agg(pl.col("message").unique(maintain_order=True).str.join("; "))
-    )
-    if documents is None:
-        shops = pl.DataFrame(schema={"document": pl.String, "shop_id": pl.String, "shop_name": pl.String})
-    else:
-        shops = documents.select(pl.col(key).alias("document"), pl.col("shop_id").cast(pl.String), "shop_name").unique(
-            "document", keep="first"
-        )
-    return (
-        reasons.join(shops, on="document", how="left")
-        .select(
-            "document",
-            "shop_id",
-            "shop_name",
-            pl.lit(HELD).alias("outcome"),
-            pl.lit(None, pl.String).alias("kingdee_number"),
-            pl.lit(None, pl.String).alias("follow_up"),
-            "message",
-        )
-        .cast(OUTCOME_SCHEMA)
-    )
-
-
-def outcome_frame(documents: list[str], outcomes: list[str], messages: list[str | None]) -> pl.DataFrame:
-    """Outcomes of documents that belong to no shop (materials)."""
-    return (
-        pl.DataFrame({"document": documents, "outcome": outcomes, "message": messages}, schema_overrides=OUTCOME_SCHEMA)
-        .select(
-            "document",
-            pl.lit(None, pl.String).alias("shop_id"),
-            pl.lit(None, pl.String).alias("shop_name"),
-            "outcome",
-            pl.lit(None, pl.String).alias("kingdee_number"),
-            pl.lit(None, pl.String).alias("follow_up"),
-            "message",
-        )
-        .cast(OUTCOME_SCHEMA)
-    )

@@ -10,28 +10,18 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from basics.shanghai import SHANGHAI, now_shanghai
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import Filter, KingdeeClient
-from flows.blocks import open_clients
-from flows.common import (
-    FAILED,
-    SHANGHAI,
-    WOULD_CREATE,
-    WRITTEN,
-    ByNumber,
-    RunWindow,
-    advance_watermark,
-    check_documents,
-    held_outcomes,
-    now_shanghai,
-    outcome_frame,
-    resolve_window,
-    run_lock,
-)
-from flows.ledger import HeldLedger
-from flows.reports import SyncReport, check_reports_dir, publish
-from flows.settings import SyncSettings
+from deploy.blocks import open_clients
+from flows.common import ByNumber, check_documents
+from reporting.reports import SyncReport, check_reports_dir, publish
+from state.ledger import HeldLedger
+from state.run_lock import run_lock
+from state.settings import SyncSettings
+from state.watermarks import RunWindow, advance_watermark, resolve_window
 from transforms.materials import map_materials, material_schema
+from transforms.outcomes import FAILED, WOULD_CREATE, WRITTEN, held_outcomes, outcome_frame
 
 SYNC = "materials"
 KINGDEE_TIME = "%Y-%m-%d %H:%M:%S"

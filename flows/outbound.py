@@ -11,30 +11,22 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from basics.shanghai import now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
-from flows.blocks import open_clients
-from flows.common import (
-    ByNumber,
-    RunWindow,
-    advance_watermark,
-    check_documents,
-    follow_up,
-    held_outcomes,
-    load_master_data,
-    needing_attention,
-    now_shanghai,
-    resolve_window,
-    run_lock,
-)
-from flows.ledger import HeldLedger
+from deploy.blocks import open_clients
+from flows.common import ByNumber, check_documents, follow_up, load_master_data
 from flows.pipeline import MappedGroup, SavePipeline, page_groups, run_groups
-from flows.reports import SyncReport, check_reports_dir, publish
-from flows.settings import SyncSettings
+from reporting.reports import SyncReport, check_reports_dir, publish
+from state.ledger import HeldLedger
+from state.run_lock import run_lock
+from state.settings import SyncSettings
+from state.watermarks import RunWindow, advance_watermark, resolve_window
 from transforms.documents import MasterData
 from transforms.frames import OUTBOUND_PAGE, decode_pages, outbound_lines
 from transforms.mappings import SchemeConfig
 from transforms.outbound import FORM_ID, NEVER_BOOKED, booked, map_outbound
+from transforms.outcomes import held_outcomes, needing_attention
 
 SYNC = "outbound"
 

@@ -22,11 +22,9 @@ from prefect.utilities.annotations import quote
 
 from basics.chunks import chunks
 from connectors.kingdee import KingdeeClient
-from flows.common import FAILED, HELD, OUTCOME_SCHEMA, SKIPPED, WOULD_CREATE, WRITTEN, save_batch
+from flows.common import save_batch
+from transforms.outcomes import HELD, OUTCOME_SCHEMA, final_outcomes
 from transforms.validation import HELD_SCHEMA
-
-# When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.
-OUTCOME_RANK = {WRITTEN: 0, SKIPPED: 1, WOULD_CREATE: 2, FAILED: 3, HELD: 4}
 
 
 def page_groups(pages: Iterable[list[dict]], size: int, most: int | None = None) -> Iterator[quote[list[list[dict]]]]:
@@ -117,15 +115,6 @@ class SavePipeline:
         while self._in_flight:
             self._done.append(self._in_flight.popleft().result())
         return pl.concat(self._done) if self._done else pl.DataFrame(schema=OUTCOME_SCHEMA)
-
-
-def final_outcomes(outcomes: pl.DataFrame) -> pl.DataFrame:
-    """One outcome per document (see OUTCOME_RANK); documents without a number are all kept."""
-    ranked = outcomes.with_columns(pl.col("outcome").replace_strict(OUTCOME_RANK, default=9).alias("__rank"))
-    numbered = ranked.filter(pl.col("document").is_not_null()).sort("__rank", maintain_order=True)
-    return pl.concat(
-        [numbered.unique("document", keep="first", maintain_order=True), ranked.filter(pl.col("document").is_null())]
-    ).drop("__rank")
 
 
 @dataclass

@@ -11,15 +11,13 @@ whose FDate usually has no time of day, reconcile whole days (midnight to midnig
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import polars as pl
-import typer
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -27,11 +25,11 @@ from prefect.cache_policies import NO_CACHE
 from basics.shanghai import beijing_wall_clock, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
-from flows.blocks import open_clients
-from flows.common import held_outcomes, load_master_data
-from flows.report_files import ReportSheet, md_text, write_report
-from flows.reports import report_dir
-from flows.settings import SyncSettings
+from deploy.blocks import open_clients
+from flows.common import load_master_data
+from reporting.files import ReportSheet, md_text, write_report
+from reporting.reports import report_dir
+from state.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.documents import MasterData
 from transforms.frames import (
@@ -44,6 +42,7 @@ from transforms.frames import (
     refund_lines,
 )
 from transforms.mappings import SchemeConfig
+from transforms.outcomes import held_outcomes
 from transforms.reconcile import (
     CLASS_LABELS,
     CLASSES,
@@ -344,15 +343,3 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
     }
     get_run_logger().info("reconcile %s: %s; report in %s", _period_text(start, end), summary["counts"], folder)
     return summary
-
-
-def reconcile_command(
-    since: Annotated[datetime, typer.Option(help="Period start (Asia/Shanghai if no offset)")],
-    until: Annotated[datetime, typer.Option(help="Period end, exclusive")],
-    kind: Annotated[list[str] | None, typer.Option(help="outbound and/or returns (default: both)")] = None,
-) -> None:
-    """Reconcile Jushuitan outbound/returns with Kingdee over a period; writes report.xlsx and report.html."""
-    unknown = set(kind or ()) - set(KINDS)
-    if unknown:
-        raise typer.BadParameter(f"unknown kind(s) {sorted(unknown)}; choose from {sorted(KINDS)}")
-    typer.echo(json.dumps(reconcile(since=since, until=until, kinds=kind or None), ensure_ascii=False, indent=2))

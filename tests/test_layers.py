@@ -18,7 +18,7 @@ class Layer:
 
 
 # The folders above the libraries and the state; none of them is imported from below.
-HIGHER = ("flows", "reporting", "deploy", "cli", "bench")
+HIGHER = ("reporting", "deploy", "flows", "cli", "bench")
 PRODUCT = ("process_settings", "basics", "connectors", "transforms", "state", "sandbox", *HIGHER)
 
 # One row per top-level folder (or module) of the product, lowest first. A folder named here that does not
@@ -36,12 +36,16 @@ LAYERS: dict[str, Layer] = {
         "helpers below every layer (one chunker, Asia/Shanghai time) that know neither system nor the business",
         tuple(name for name in PRODUCT if name != "basics"),
     ),
-    "connectors": Layer("clients of Jushuitan and Kingdee: signing, paging, limits, errors", (*HIGHER, "transforms")),
-    "transforms": Layer("pure DataFrame-in, DataFrame-out rules of the scheme", (*HIGHER, "prefect", "httpx")),
+    "connectors": Layer(
+        "clients of Jushuitan and Kingdee: signing, paging, limits, errors", (*HIGHER, "transforms", "state")
+    ),
+    "transforms": Layer("pure DataFrame-in, DataFrame-out rules of the scheme", (*HIGHER, "state", "prefect", "httpx")),
     "state": Layer("a run's durable state: watermarks, run lock, held ledger, token store, tables", HIGHER),
     "reporting": Layer("report files, markdown artifacts, the three reports", ("flows", "deploy", "cli", "bench")),
-    "flows": Layer("the Prefect flows and their tasks", ("deploy", "cli", "bench")),
-    "deploy": Layer("blocks, alerts, the process supervisor", ("cli", "bench")),
+    # Below flows: the flows read their credentials and token store from the blocks deploy/ registers, and
+    # deploy/ needs nothing of the flows (serve starts them by command line, alerts name them as text).
+    "deploy": Layer("blocks, alerts, the process supervisor", ("flows", "cli", "bench")),
+    "flows": Layer("the Prefect flows and their tasks", ("cli", "bench")),
     "cli": Layer("the typer app: parses, calls flows, prints", ("bench",)),
     "bench": Layer("benchmarks, each ending with one RESULT line", ()),
 }

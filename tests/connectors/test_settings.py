@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.settings import JushuitanSettings, KingdeeSettings, MissingCredentials
-from flows import blocks
-from flows.blocks import JushuitanCredentials, KingdeeCredentials, connector_settings
+from deploy.blocks import JushuitanCredentials, KingdeeCredentials, connector_settings
+from deploy import blocks
 from sandbox import credentials
 
 JST_URL = "https://openapi.jushuitan.invalid"

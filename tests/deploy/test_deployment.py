@@ -2,7 +2,7 @@
 in tmp, the process work pool, `prefect deploy --all`, credential blocks, a worker, and flow runs in separate
 processes against the emulators; plus the shared Jushuitan budget across processes.
 
-Every process is started through flows.serve.Processes and stopped by its process-group id at the end of the
+Every process is started through deploy.serve.Processes and stopped by its process-group id at the end of the
 test or module, also on failure.
 """
 
@@ -42,20 +42,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from basics.shanghai import SHANGHAI
+from cli import app as cli_app
 from connectors.jushuitan.tokens import Token
 from connectors.settings import JushuitanSettings, KingdeeSettings
-from flows.blocks import (
-    BLOCK_NAME,
-    BlockTokenStore,
-    blocks_app,
-    connector_settings,
-    jushuitan_client,
-    register_blocks,
-)
-from flows.cli import app as cli_app
-from flows.common import SHANGHAI
-from flows.reports import HELD_ALERT_EVENT
-from flows.serve import (
+from deploy.blocks import BLOCK_NAME, blocks_app, connector_settings, jushuitan_client, register_blocks
+from deploy.serve import (
     ROOT,
     Processes,
     deploy,
@@ -66,10 +58,12 @@ from flows.serve import (
     start_prefect_server,
     worker_args,
 )
+from reporting.reports import HELD_ALERT_EVENT
 from sandbox.data import generate_world
 from sandbox.jushuitan import create_app as jushuitan_app
 from sandbox.kingdee import create_app as kingdee_app
 from sandbox.server import serve_in_thread
+from state.tokens import BlockTokenStore
 
 OUTBOUND_QUERY = "/open/orders/out/simple/query"
 RUN_TIMEOUT = 240.0

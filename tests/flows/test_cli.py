@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli import app
 from tests.flows.oracle import Scheme
 
 
@@ -27,7 +27,7 @@ def test_sync_command_dry_run_reports_and_writes_nothing(sandbox):
 
 
 def test_sandbox_serve_prints_urls_and_credentials_and_stops_on_interrupt():
-    command = [sys.executable, "-m", "flows.cli", "sandbox", "serve", "--jst-port", "0", "--kingdee-port", "0"]
+    command = [sys.executable, "-m", "cli", "sandbox", "serve", "--jst-port", "0", "--kingdee-port", "0"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as server:
         try:

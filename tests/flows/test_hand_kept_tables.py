@@ -12,8 +12,8 @@ import flows.common
 from connectors.kingdee import KingdeeTransportError
 from flows.common import load_master_data
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
-from transforms.mappings import TableError
+from state.settings import SyncSettings
+from state.tables import TableError
 
 
 def _count_calls(monkeypatch, name: str) -> list[int]:

@@ -6,10 +6,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ledger import HeldLedger, LedgerCorrupt
+from cli import app
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
+from state.ledger import HeldLedger, LedgerCorrupt
+from state.settings import SyncSettings
 from tests.flows.oracle import ROOT, Scheme
 
 UNMAPPED_SHOP = 10090

@@ -10,9 +10,9 @@ import httpx
 import polars as pl
 from prefect.artifacts import Artifact
 
-from flows.ledger import HeldLedger
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
+from state.ledger import HeldLedger
+from state.settings import SyncSettings
 from tests.flows.oracle import Scheme
 
 

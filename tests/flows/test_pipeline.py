@@ -11,14 +11,14 @@ import pytest
 from prefect.variables import Variable
 
 from connectors.jushuitan import JushuitanTransportError
-from flows.common import OUTCOME_SCHEMA, watermark_name
 from flows.outbound import sync_outbound
-from flows.pipeline import final_outcomes
 from sandbox import jushuitan as jushuitan_app
 from sandbox.data import generate_world
 from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread
+from state.watermarks import watermark_name
 from tests.flows.oracle import Scheme
+from transforms.outcomes import OUTCOME_SCHEMA, final_outcomes
 
 OUTBOUND = "/open/orders/out/simple/query"
 

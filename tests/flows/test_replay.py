@@ -10,11 +10,11 @@ import httpx
 import polars as pl
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ledger import HeldLedger
+from cli import app
 from flows.materials import sync_materials
 from flows.returns import sync_returns
-from flows.settings import SyncSettings
+from state.ledger import HeldLedger
+from state.settings import SyncSettings
 from tests.flows.oracle import Scheme
 
 UNKNOWN_IO_IDS = ["99999991", "99999992"]

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-import flows.reports
+import reporting.reports
 from flows.outbound import sync_outbound
-from flows.report_files import ReportsNotWritable
-from flows.reports import ReportNotWritten
+from reporting.files import ReportsNotWritable
+from reporting.reports import ReportNotWritten
 from tests.flows.oracle import Scheme
 
 
@@ -36,7 +36,7 @@ def test_a_report_that_fails_later_is_kept_and_published_by_the_next_run(sandbox
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as broken:
-        broken.setattr(flows.reports, "write_report", disk_full)
+        broken.setattr(reporting.reports, "write_report", disk_full)
         with pytest.raises(ReportNotWritten, match="No space left on device") as failed:
             sync_outbound(**_window(sandbox.world))
     kept = list((sandbox.reports.parent / "state" / "unreported" / "outbound").glob("*.csv"))

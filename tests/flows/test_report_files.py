@@ -12,11 +12,11 @@ import openpyxl
 import polars as pl
 from prefect.artifacts import Artifact
 
-from flows.common import HELD, OUTCOME_SCHEMA, WRITTEN
 from flows.outbound import sync_outbound
-from flows.report_files import ReportSheet, md_text, write_report
-from flows.reports import SyncReport
+from reporting.files import ReportSheet, md_text, write_report
+from reporting.reports import SyncReport
 from tests.flows.oracle import Scheme
+from transforms.outcomes import HELD, OUTCOME_SCHEMA, WRITTEN
 
 NASTY = "<script>alert(1)</script>"
 QUOTES = "\"'"

@@ -4,9 +4,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flows.common import RunInProgress, run_lock
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
+from state.run_lock import RunInProgress, run_lock
+from state.settings import SyncSettings
 
 
 def test_a_second_run_of_the_same_sync_writes_nothing_while_the_first_holds_the_lock(sandbox):

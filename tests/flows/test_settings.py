@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from flows.settings import SyncSettings
+from state.settings import SyncSettings
 
 
 def test_outbound_booked_statuses_default_to_confirmed_and_archive(monkeypatch):

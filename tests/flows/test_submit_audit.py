@@ -11,9 +11,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from flows.ledger import HeldLedger
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
+from state.ledger import HeldLedger
+from state.settings import SyncSettings
 from tests.flows.oracle import Scheme
 
 SUBMIT_PATH = "/k3cloud/Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.Submit"

@@ -37,7 +37,7 @@ def main() -> None:
     target = os.environ.get("CRASH_PAUSE_AT", "")
     if target:
         _pause_before(target, Path(os.environ["CRASH_PAUSE_MARK"]))
-    from flows.cli import app
+    from cli import app
 
     app(sys.argv[1:], prog_name="jst-kingdee")
 

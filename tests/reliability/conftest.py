@@ -11,7 +11,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
 from prefect.testing.utilities import prefect_test_harness
 from prefect.variables import Variable
 
-from flows.common import watermark_name
+from state.watermarks import watermark_name
 from tests.reliability.stage import Stage, environment, open_stage
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import polars as pl
 from prefect.variables import Variable
 
-from flows.common import watermark_name
-from flows.ledger import HeldLedger
 from flows.outbound import sync_outbound
 from sandbox.data import SHANGHAI, jst_time
+from state.ledger import HeldLedger
+from state.watermarks import watermark_name
 from tests.reliability.oracle import OUTBOUND_FORM, BillOracle, Verdict, compare
 from tests.reliability.stage import OUTBOUND_QUERY, Stage, environment, open_stage, start_child
 
@@ -349,7 +349,7 @@ CRASH_POINTS = (
     "before_watermark",  # report published, the watermark not yet saved
 )
 PAUSES = {
-    "before_ledger": "flows.ledger:HeldLedger.record",
+    "before_ledger": "state.ledger:HeldLedger.record",
     "before_report": "flows.outbound:publish",
     "before_watermark": "flows.outbound:advance_watermark",
 }

@@ -22,10 +22,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.ledger import HeldLedger
 from flows.outbound import sync_outbound
-from flows.settings import SyncSettings
 from sandbox.data import jst_time
+from state.ledger import HeldLedger
+from state.settings import SyncSettings
 from tests.reliability.oracle import BillOracle, stored_outbound
 from tests.reliability.stage import OUTBOUND_QUERY, Stage, environment, open_stage
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from state.tables import load_shop_customer_map, load_warehouse_stock_map
 from tests.transforms.pages import page
 from transforms import frames
 from transforms.documents import MATERIAL_MASTER_SCHEMA, NUMBER_FIELDS, MasterData
@@ -22,8 +23,6 @@ from transforms.mappings import (
     SIGHTINGS_SCHEMA,
     held_by_key,
     kingdee_status,
-    load_shop_customer_map,
-    load_warehouse_stock_map,
     sightings,
 )
 from transforms.materials import ITEMS_SCHEMA, MASTER_FIELDS, map_materials, material_master, material_schema

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from state.tables import TableError, load_shop_customer_map, load_warehouse_stock_map
 from tests.transforms.pages import outbound
 from transforms.documents import MasterData
 from transforms.mappings import (
@@ -16,11 +17,8 @@ from transforms.mappings import (
     OTHER_ORG,
     USABLE,
     SchemeConfig,
-    TableError,
     held_by_key,
     kingdee_status,
-    load_shop_customer_map,
-    load_warehouse_stock_map,
     sightings,
 )
 from transforms.outbound import map_outbound

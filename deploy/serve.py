@@ -19,10 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Annotated
 
 import httpx
-import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -192,17 +190,13 @@ def sandbox_env(jst_url: str, kingdee_url: str, state: Path) -> dict[str, str]:
     }
 
 
-def serve(
-    port: Annotated[int, typer.Option(help="Prefect server and UI port")] = 4200,
-    jst_port: int = 8711,
-    kingdee_port: int = 8712,
-    home: Annotated[Path, typer.Option(help="PREFECT_HOME of this local server")] = Path(".state/prefect-server"),
-) -> None:
-    """Run the deployments locally: server, pool, deployments, emulators, blocks and a worker."""
+def serve(port: int, jst_port: int, kingdee_port: int, home: Path) -> int:
+    """Run the deployments locally: server, pool, deployments, emulators, blocks and a worker, until
+    interrupted (0) or until one of them exits (1)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from connectors.settings import JushuitanSettings, KingdeeSettings
-    from flows.blocks import register_blocks
+    from deploy.blocks import register_blocks
 
     def interrupted(_sig: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -215,7 +209,7 @@ def serve(
     state = (home / "state").resolve()
     with Processes(prefect_env(home, api_url), home / "logs") as processes:
         try:
-            typer.echo(f"Starting the Prefect server (logs in {processes.logs}) ...")
+            print(f"Starting the Prefect server (logs in {processes.logs}) ...")
             start_prefect_server(processes, port)
             deploy(processes)
             jst_url, kingdee_url = start_emulators(processes, jst_port, kingdee_port)
@@ -225,7 +219,7 @@ def serve(
                 )
             processes.env.update(sandbox_env(jst_url, kingdee_url, state))
             processes.start("worker", worker_args(), to_terminal=True)
-            typer.echo(
+            print(
                 f"\nPrefect UI: http://{LOOPBACK}:{port}   (API {api_url})\n"
                 f"Emulators: Jushuitan {jst_url}, Kingdee {kingdee_url}\n"
                 "Deployments: sync-outbound/every-15-min, sync-returns/hourly, sync-materials/nightly, "
@@ -233,11 +227,8 @@ def serve(
             )
             while not (dead := [(name, p.returncode) for name, p in processes.started if p.poll() is not None]):
                 time.sleep(1.0)
-            typer.echo(f"{dead[0][0]} exited (rc={dead[0][1]}); stopping everything.", err=True)
-            raise typer.Exit(1)
+            print(f"{dead[0][0]} exited (rc={dead[0][1]}); stopping everything.", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
-            typer.echo("\nStopping ...")
-
-
-if __name__ == "__main__":
-    typer.run(serve)
+            print("\nStopping ...")
+            return 0

@@ -11,14 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
-import typer
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from connectors.jushuitan import JushuitanClient
-from connectors.jushuitan.tokens import Token
 from connectors.kingdee import KingdeeClient
 from connectors.settings import (
     SANDBOX_JST_URL,
@@ -27,6 +25,7 @@ from connectors.settings import (
     KingdeeSettings,
     MissingCredentials,
 )
+from state.tokens import BlockTokenStore
 
 log = logging.getLogger("flows")
 
@@ -75,17 +74,6 @@ class KingdeeCredentials(_Credentials):
     password: SecretStr | None = Field(None, description="Only for auth_mode 'password'")
     auth_mode: Literal["signature", "app_secret", "password"] = "signature"
     lcid: int = 2052
-
-
-class JushuitanTokenState(Block):
-    """The current Jushuitan token pair; written by whichever worker obtains or refreshes it."""
-
-    _block_type_name = "Jushuitan Token State"
-    _description = "Kept by the syncs themselves: the access token every worker uses."
-
-    access_token: SecretStr
-    refresh_token: SecretStr | None = None
-    expires_at: float | None = None
 
 
 def token_block_name(name: str) -> str:
@@ -138,39 +126,6 @@ def connector_settings(name: str = BLOCK_NAME) -> tuple[JushuitanSettings, Kingd
         raise
 
 
-# --- the token every worker sees -------------------------------------------------------------
-
-
-class BlockTokenStore:
-    """A TokenStore in a Prefect block: every worker, on any host, loads the token the last one saved.
-
-    Block documents are encrypted at rest by the Prefect server and their secret fields masked when read
-    without secrets, unlike Variables, which anyone with UI access can read.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"BlockTokenStore({self.name!r})"
-
-    def load(self) -> Token | None:
-        try:
-            state = JushuitanTokenState.load(self.name)
-        except ValueError:
-            return None
-        refresh = state.refresh_token.get_secret_value() if state.refresh_token else None
-        return Token(state.access_token.get_secret_value(), refresh, state.expires_at)
-
-    def save(self, token: Token) -> None:
-        state = JushuitanTokenState(
-            access_token=SecretStr(token.access_token),
-            refresh_token=SecretStr(token.refresh_token) if token.refresh_token else None,
-            expires_at=token.expires_at,
-        )
-        state.save(self.name, overwrite=True)
-
-
 @contextmanager
 def open_clients(name: str = BLOCK_NAME) -> Iterator[tuple[JushuitanClient, KingdeeClient]]:
     """Both clients of a flow run, with the credentials `connector_settings` finds."""
@@ -183,24 +138,3 @@ def jushuitan_client(settings: JushuitanSettings) -> JushuitanClient:
     """A client whose token lives in the block `settings.token_block` names, else in the token file."""
     store = BlockTokenStore(settings.token_block) if settings.token_block else None
     return JushuitanClient(settings, token_store=store)
-
-
-# --- `jst-kingdee blocks ...` ----------------------------------------------------------------
-
-blocks_app = typer.Typer(no_args_is_help=True)
-
-
-# A callback keeps `blocks` a command group while it has a single command.
-@blocks_app.callback()
-def blocks() -> None:
-    """Credentials as Prefect blocks, for deployments."""
-
-
-@blocks_app.command("register")
-def register_command(
-    name: Annotated[str, typer.Option(help="Block document name the flows look for")] = BLOCK_NAME,
-) -> None:
-    """Save JST_* and KINGDEE_* credentials (environment or .env) as Prefect blocks on PREFECT_API_URL."""
-    for slug in register_blocks(name):
-        typer.echo(f"saved {slug}")
-    typer.echo("Secrets are stored as secret fields: masked in the UI and in API reads.")

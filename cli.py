@@ -17,10 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from connectors.settings import MissingCredentials
-from flows.alerts import alerts_app
-from flows.blocks import blocks_app
-from flows.check_mappings import check_mappings_command
-from flows.reconcile import reconcile_command
+from deploy.blocks import BLOCK_NAME
 
 
 class _Commands(TyperGroup):
@@ -36,11 +33,13 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(help="Jushuitan ↔ Kingdee sync.", no_args_is_help=True, add_completion=False, cls=_Commands)
 sandbox_app = typer.Typer(help="The embedded emulators of both APIs.", no_args_is_help=True)
+blocks_app = typer.Typer(help="Credentials as Prefect blocks, for deployments.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Alerts as Prefect automations (failed runs, held documents over a threshold).", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(alerts_app, name="alerts")
-app.command("reconcile")(reconcile_command)
-app.command("check-mappings")(check_mappings_command)
 
 
 class Sync(StrEnum):
@@ -104,7 +103,8 @@ NOT_FOUND_EXIT = 3  # some of the numbers asked for are unknown to the source sy
 def _run_sync(sync: str, flow: Callable[..., dict], documents: list[str] | None, **params: object) -> None:
     """Run one sync and print its summary. Numbers that cannot be document numbers exit 2 before anything
     starts; numbers the source system does not know are named on stderr and exit NOT_FOUND_EXIT."""
-    from flows.common import NUMBERS, InvalidDocumentNumbers, check_documents
+    from flows.common import InvalidDocumentNumbers, check_documents
+    from transforms.outcomes import NUMBERS
 
     try:
         documents = check_documents(sync, documents)
@@ -188,7 +188,7 @@ def demo(
         from prefect.variables import Variable
 
         from flows.all import sync_all
-        from flows.common import watermark_name
+        from state.watermarks import watermark_name
 
         typer.echo(_credentials_text(jst.url, kingdee.url))
         for name in ("materials", "outbound", "returns"):
@@ -213,6 +213,70 @@ def demo(
     finally:
         jst.stop()
         kingdee.stop()
+
+
+@app.command("reconcile")
+def reconcile_command(
+    since: Annotated[datetime, typer.Option(help="Period start (Asia/Shanghai if no offset)")],
+    until: Annotated[datetime, typer.Option(help="Period end, exclusive")],
+    kind: Annotated[list[str] | None, typer.Option(help="outbound and/or returns (default: both)")] = None,
+) -> None:
+    """Reconcile Jushuitan outbound/returns with Kingdee over a period; writes report.xlsx and report.html."""
+    from flows.reconcile import KINDS, reconcile
+
+    unknown = set(kind or ()) - set(KINDS)
+    if unknown:
+        raise typer.BadParameter(f"unknown kind(s) {sorted(unknown)}; choose from {sorted(KINDS)}")
+    typer.echo(json.dumps(reconcile(since=since, until=until, kinds=kind or None), ensure_ascii=False, indent=2))
+
+
+@app.command("check-mappings")
+def check_mappings_command(
+    since: Annotated[
+        datetime | None, typer.Option(help="Period start (Asia/Shanghai if no offset); default: 7 days before until")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Period end; default: now")] = None,
+) -> None:
+    """List the shops, warehouses and SKUs missing from the hand-kept tables or Kingdee (report.xlsx, report.html)."""
+    from flows.check_mappings import check_mappings
+
+    typer.echo(json.dumps(check_mappings(since=since, until=until), ensure_ascii=False, indent=2))
+
+
+@blocks_app.command("register")
+def blocks_register(
+    name: Annotated[str, typer.Option(help="Block document name the flows look for")] = BLOCK_NAME,
+) -> None:
+    """Save JST_* and KINGDEE_* credentials (environment or .env) as Prefect blocks on PREFECT_API_URL."""
+    from deploy.blocks import register_blocks
+
+    for slug in register_blocks(name):
+        typer.echo(f"saved {slug}")
+    typer.echo("Secrets are stored as secret fields: masked in the UI and in API reads.")
+
+
+@alerts_app.command("register")
+def alerts_register(
+    notify: Annotated[str, typer.Option(help="Notification block, <block-type-slug>/<name>, e.g. slack-webhook/ops")],
+) -> None:
+    """Create or replace the two automations on PREFECT_API_URL."""
+    from deploy.alerts import register_alerts
+
+    for name, automation_id in register_alerts(notify).items():
+        typer.echo(f"automation {name}: {automation_id}")
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int, typer.Option(help="Prefect server and UI port")] = 4200,
+    jst_port: int = 8711,
+    kingdee_port: int = 8712,
+    home: Annotated[Path, typer.Option(help="PREFECT_HOME of this local server")] = Path(".state/prefect-server"),
+) -> None:
+    """Run the deployments locally: Prefect server, pool, deployments, emulators, blocks and a worker."""
+    from deploy.serve import serve
+
+    raise typer.Exit(serve(port, jst_port, kingdee_port, home))
 
 
 if __name__ == "__main__":

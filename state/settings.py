@@ -38,7 +38,7 @@ class SyncSettings(BaseSettings):
     submit_after_save: bool = False
     audit_after_submit: bool = False
     held_rows_in_artifact: int = Field(200, ge=1)
-    # More held documents than this in one run emits flows.reports.HELD_ALERT_EVENT for an automation.
+    # More held documents than this in one run emits reporting.reports.HELD_ALERT_EVENT for an automation.
     held_alert_threshold: int = Field(50, ge=0)
     org: str = "100"
     currency: str = "PRE001"

@@ -1,6 +1,6 @@
 """Alerts as Prefect automations, sent through a notification block the operator creates first (Slack,
 email, or a custom webhook for WeCom / DingTalk): a run that failed, crashed or timed out, and a run that
-held more documents than SYNC_HELD_ALERT_THRESHOLD (the event flows.reports emits).
+held more documents than SYNC_HELD_ALERT_THRESHOLD (the event reporting.reports emits).
 
 Failed runs are matched by flow name rather than deployment tag: runs started from the CLI and the
 child runs of sync-all carry no deployment tags, and an analyst should hear of those too.
@@ -8,15 +8,13 @@ child runs of sync-all carry no deployment tags, and an analyst should hear of t
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-import typer
 from prefect.client.orchestration import get_client
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-from flows.reports import HELD_ALERT_EVENT
+from reporting.reports import HELD_ALERT_EVENT
 
 FLOW_NAMES = ["sync-all", "sync-materials", "sync-outbound", "sync-returns", "reconcile", "check-mappings"]
 RUN_FAILED = "jst-kingdee-run-failed"
@@ -80,20 +78,3 @@ def register_alerts(notification_block: str) -> dict[str, UUID]:
                 client.delete_automation(existing.id)
             created[automation.name] = client.create_automation(automation)
     return created
-
-
-alerts_app = typer.Typer(no_args_is_help=True)
-
-
-@alerts_app.callback()
-def alerts() -> None:
-    """Alerts as Prefect automations (failed runs, held documents over a threshold)."""
-
-
-@alerts_app.command("register")
-def register_command(
-    notify: Annotated[str, typer.Option(help="Notification block, <block-type-slug>/<name>, e.g. slack-webhook/ops")],
-) -> None:
-    """Create or replace the two automations on PREFECT_API_URL."""
-    for name, automation_id in register_alerts(notify).items():
-        typer.echo(f"automation {name}: {automation_id}")

@@ -16,7 +16,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 
-from flows.common import (
+from basics.shanghai import SHANGHAI, now_shanghai
+from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_text, write_report
+from state.settings import SyncSettings
+from state.watermarks import RunWindow
+from transforms.outcomes import (
     AUDIT_FAILED,
     AUDITED,
     FAILED,
@@ -24,17 +28,12 @@ from flows.common import (
     HELD,
     NUMBERS,
     OUTCOME_SCHEMA,
-    SHANGHAI,
     SKIPPED,
     SUBMIT_FAILED,
     SUBMITTED,
     WOULD_CREATE,
     WRITTEN,
-    RunWindow,
-    now_shanghai,
 )
-from flows.report_files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_text, write_report
-from flows.settings import SyncSettings
 
 COUNTED = (WRITTEN, WOULD_CREATE, SKIPPED, HELD, FAILED)
 OUTCOME_ZH = {
