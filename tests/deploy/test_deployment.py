@@ -46,7 +46,7 @@ from basics.shanghai import SHANGHAI
 from cli import app as cli_app
 from connectors.jushuitan.tokens import Token
 from connectors.settings import JushuitanSettings, KingdeeSettings
-from deploy.blocks import BLOCK_NAME, blocks_app, connector_settings, jushuitan_client, register_blocks
+from deploy.blocks import BLOCK_NAME, connector_settings, jushuitan_client, register_blocks
 from deploy.serve import (
     ROOT,
     Processes,
@@ -148,7 +148,7 @@ def test_blocks_register_command_saves_the_environment_without_echoing_secrets(
     monkeypatch.setenv("JST_APP_KEY", "cli-app")
     monkeypatch.setenv("JST_APP_SECRET", "cli-secret-77d1")
     monkeypatch.setenv("KINGDEE_APP_SECRET", "cli-kingdee-secret-5e2a")
-    result = CliRunner().invoke(blocks_app, ["register", "--name", "cli-test"])
+    result = CliRunner().invoke(cli_app, ["blocks", "register", "--name", "cli-test"])
     assert result.exit_code == 0, result.output
     assert "jushuitan-credentials/cli-test" in result.output and "secret-" not in result.output
     jst, kingdee = connector_settings("cli-test")
