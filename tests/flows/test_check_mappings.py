@@ -11,11 +11,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import typer
 from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
-from flows.check_mappings import HEADERS, check_mappings, check_mappings_command, check_period
+from cli import app as cli_app
+from flows.check_mappings import HEADERS, check_mappings, check_period
 from sandbox.data import UNKNOWN_SKU, UNMAPPED_SHOP_ID, SandboxWorld
 from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread
@@ -56,10 +56,7 @@ def _sheet_rows(workbook: Path, sheet: str) -> tuple[list[str], list[dict]]:
 
 def test_worklist_lists_the_unmapped_shop_and_the_unknown_sku_with_the_documents_they_hold(sandbox):
     world = sandbox.world
-    app = typer.Typer()
-    app.command()(check_mappings_command)
-
-    result = CliRunner().invoke(app, _period(world))
+    result = CliRunner().invoke(cli_app, ["check-mappings", *_period(world)])
 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
