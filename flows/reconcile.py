@@ -1,6 +1,7 @@
 """Reconciliation: for a period, Jushuitan sales outbound and received returns against the Kingdee
 SAL_OUTSTOCK / SAL_RETURNSTOCK bills, per document and per day × shop. Reads both systems, writes
-neither; the answer is a workbook and an HTML page in the run's report folder and a Prefect artifact.
+neither; transforms/reconcile.py compares, reporting/reconcile.py writes the workbook, the HTML page
+and the Prefect artifact.
 
 The period is half-open, [since, until), on Beijing wall-clock time. Jushuitan documents are placed by
 the date their bill carries (outbound: io_date; returns: the receive date), Kingdee bills by FDate.
@@ -14,12 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Literal
 
 import polars as pl
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from basics.shanghai import beijing_wall_clock, now_shanghai
@@ -27,8 +25,7 @@ from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from deploy.blocks import open_clients
 from flows.common import load_master_data
-from reporting.files import ReportSheet, md_text, write_report
-from reporting.reports import report_dir
+from reporting.reconcile import period_text, publish
 from state.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.documents import MasterData
@@ -42,65 +39,26 @@ from transforms.frames import (
     refund_lines,
 )
 from transforms.mappings import SchemeConfig
-from transforms.outcomes import held_outcomes
 from transforms.reconcile import (
-    CLASS_LABELS,
-    CLASSES,
+    KINDS,
     KINGDEE_ROWS_SCHEMA,
-    MATCHED,
-    by_day_shop,
-    compare,
-    kingdee_documents,
+    Kind,
+    KindName,
+    Reconciliation,
+    held_reasons,
+    in_period,
     outbound_documents,
+    reconciliation,
     returns_documents,
 )
 
-KindName = Literal["outbound", "returns"]
-ATTENTION_ROWS = 50  # documents listed in the markdown artifact; the files list them all
 ORDER = "FBillNo ASC, FEntity_FEntryID ASC"  # a bill's entry lines together, in entry order
-
-
-@dataclass(frozen=True)
-class Kind:
-    name: KindName
-    label: str  # as the analysts call the Kingdee bill
-    form_id: str
-    customer_key: str  # the bill's customer field: this form's spelling
-
-
-KINDS: dict[str, Kind] = {
-    "outbound": Kind("outbound", "销售出库单", outbound.FORM_ID, "FCustomerID"),
-    "returns": Kind("returns", "销售退货单", returns.FORM_ID, "FRetcustId"),
-}
 
 
 @dataclass(frozen=True)
 class JushuitanSide:
     documents: pl.DataFrame  # transforms.reconcile.SIDE_SCHEMA
     held: pl.DataFrame  # document, reason
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    kind: Kind
-    jushuitan: pl.DataFrame
-    kingdee: pl.DataFrame
-    documents: pl.DataFrame  # transforms.reconcile.DOCUMENT_SCHEMA
-    day_shop: pl.DataFrame  # transforms.reconcile.DAY_SHOP_SCHEMA
-
-    def counts(self) -> dict[str, int]:
-        found = dict(self.documents.group_by("result").len().rows())
-        return {name: int(found.get(name, 0)) for name in CLASSES}
-
-
-def _in_period(documents: pl.DataFrame, since: datetime, until: datetime) -> pl.DataFrame:
-    """A document without a date stays: it is held for that reason, and there is no other period to show it in."""
-    time = pl.col("time")
-    return documents.filter(time.is_null() | ((time >= since) & (time < until)))
-
-
-def _held_reasons(held_rows: pl.DataFrame) -> pl.DataFrame:
-    return held_outcomes(held_rows).select("document", pl.col("message").alias("reason"))
 
 
 def _decoded(pages: Iterable[list[dict]], schema: pl.Struct) -> pl.DataFrame:
@@ -119,8 +77,8 @@ def jushuitan_outbound(
     mapping = outbound.map_outbound(lines, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])
     return JushuitanSide(
-        documents=_in_period(outbound_documents(lines, taken), since, until),
-        held=_held_reasons(mapping.split.held),
+        documents=in_period(outbound_documents(lines, taken), since, until),
+        held=held_reasons(mapping.split.held),
     )
 
 
@@ -144,8 +102,8 @@ def jushuitan_returns(
     mapping = returns.map_returns(lines, stock_in, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])
     return JushuitanSide(
-        documents=_in_period(returns_documents(lines, stock_in, taken), since, until),
-        held=_held_reasons(mapping.split.held),
+        documents=in_period(returns_documents(lines, stock_in, taken), since, until),
+        held=held_reasons(mapping.split.held),
     )
 
 
@@ -182,140 +140,7 @@ def reconcile_kind(
     fetch = jushuitan_outbound if kind.name == "outbound" else jushuitan_returns
     side = fetch(jst, master, settings.scheme(), since, until)
     rows = kingdee_bills(kingdee, kind, since, until, side.documents["document"].to_list())
-    booked = kingdee_documents(rows, master.shops)
-    documents = compare(side.documents, booked, side.held, form_id=kind.form_id)
-    return Reconciliation(
-        kind=kind,
-        jushuitan=side.documents,
-        kingdee=booked,
-        documents=documents,
-        day_shop=by_day_shop(side.documents, booked, documents),
-    )
-
-
-# --- the report ------------------------------------------------------------------------------------
-
-KIND_HEADER = {"kind": "单据类型 (FormId)"}
-DAY_SHOP_HEADERS = {
-    **KIND_HEADER,
-    "day": "日期 (FDate / io_date / receive_date)",
-    "shop_id": "店铺编码 (shop_id)",
-    "shop_name": "店铺名称 (shop_name)",
-    "jst_documents": "聚水潭单据数 (io_id / as_id)",
-    "jst_quantity": "聚水潭数量 (qty / r_qty)",
-    "jst_amount": "聚水潭金额 (Σ qty × price)",
-    "kingdee_documents": "金蝶单据数 (FBillNo)",
-    "kingdee_quantity": "金蝶数量 (FRealQty)",
-    "kingdee_amount": "金蝶金额 (Σ FRealQty × FTaxPrice)",
-    "quantity_diff": "数量差 金蝶−聚水潭 (quantity_diff)",
-    "amount_diff": "金额差 金蝶−聚水潭 (amount_diff)",
-    **{name: f"{CLASS_LABELS[name]} ({name})" for name in CLASSES},
-}
-DOCUMENT_HEADERS = {
-    **KIND_HEADER,
-    "document": "单据编号 (FBillNo = io_id / as_id)",
-    "result_zh": "核对结果 (result_zh)",
-    "result": "结果代码 (result)",
-    "day": "日期 (day)",
-    "shop_id": "店铺编码 (shop_id)",
-    "shop_name": "店铺名称 (shop_name)",
-    "jst_quantity": "聚水潭数量 (qty / r_qty)",
-    "kingdee_quantity": "金蝶数量 (FRealQty)",
-    "quantity_diff": "数量差 金蝶−聚水潭 (quantity_diff)",
-    "jst_amount": "聚水潭金额 (Σ qty × price)",
-    "kingdee_amount": "金蝶金额 (Σ FRealQty × FTaxPrice)",
-    "amount_diff": "金额差 金蝶−聚水潭 (amount_diff)",
-    "jst_time": "聚水潭日期 (io_date / receive_date)",
-    "kingdee_time": "金蝶日期 (FDate)",
-    "kingdee_customer": "金蝶客户 (FCustomerID / FRetcustId)",
-    "kingdee_status": "金蝶单据状态 (FDocumentStatus)",
-    "reason": "说明与处理 (reason)",
-}
-
-
-def _combined(results: list[Reconciliation], frame: str, headers: dict[str, str]) -> pl.DataFrame:
-    parts = [
-        getattr(result, frame).with_columns(pl.lit(f"{result.kind.label} {result.kind.form_id}").alias("kind"))
-        for result in results
-    ]
-    return pl.concat(parts).select(headers.keys())
-
-
-def _period_text(since: datetime, until: datetime) -> str:
-    return f"{since:%Y-%m-%d %H:%M:%S} → {until:%Y-%m-%d %H:%M:%S} (Asia/Shanghai, until exclusive)"
-
-
-def _summary(results: list[Reconciliation], since: datetime, until: datetime) -> dict[str, object]:
-    summary: dict[str, object] = {"期间 period": _period_text(since, until)}
-    for result in results:
-        prefix = f"{result.kind.label} {result.kind.form_id}"
-        summary[f"{prefix}: 聚水潭单据 Jushuitan documents"] = result.jushuitan.height
-        summary[f"{prefix}: 金蝶单据 Kingdee bills"] = result.kingdee.height
-        for name, count in result.counts().items():
-            summary[f"{prefix}: {CLASS_LABELS[name]} {name}"] = count
-    return summary
-
-
-def markdown(results: list[Reconciliation], since: datetime, until: datetime, folder: Path) -> str:
-    """The artifact: counts per kind and class, then the documents that need someone, capped."""
-    text = f"# 对账 reconcile\n\n期间 Period: {_period_text(since, until)}\n\n"
-    text += "| 单据类型 | 聚水潭单据 | 金蝶单据 | " + " | ".join(CLASS_LABELS[n] for n in CLASSES) + " |\n"
-    text += "|---|---:|---:|" + "---:|" * len(CLASSES) + "\n"
-    for result in results:
-        counts = result.counts()
-        text += (
-            f"| {result.kind.label} {result.kind.form_id} | {result.jushuitan.height} | {result.kingdee.height} | "
-            + " | ".join(str(counts[n]) for n in CLASSES)
-            + " |\n"
-        )
-    attention = pl.concat(
-        [
-            r.documents.filter(pl.col("result") != MATCHED).with_columns(pl.lit(r.kind.form_id).alias("form"))
-            for r in results
-        ]
-    )
-    if not attention.is_empty():
-        text += f"\n## 需处理 Needs attention ({attention.height})\n\n"
-        for row in attention.head(ATTENTION_ROWS).to_dicts():
-            text += (
-                f"- {row['form']} {md_text(row['document'])} ({md_text(row['shop_name'])}): **{row['result_zh']}** "
-                f"{md_text(row['reason'])}\n"
-            )
-        if attention.height > ATTENTION_ROWS:
-            text += f"- … {attention.height - ATTENTION_ROWS} more in the report files\n"
-    text += f"\nFull report: `{folder / 'report.xlsx'}`, `{folder / 'report.html'}`\n"
-    return text
-
-
-def publish(results: list[Reconciliation], since: datetime, until: datetime, reports_root: Path) -> Path:
-    """report.xlsx and report.html for analysts, the same tables as CSV (code column names) for
-    scripts, and the markdown artifact pointing at them."""
-    folder = report_dir(reports_root, "reconcile")
-    day_shop = _combined(results, "day_shop", DAY_SHOP_HEADERS)
-    documents = _combined(results, "documents", DOCUMENT_HEADERS)
-    sheets = [
-        ReportSheet(
-            name="按日按店 day × shop",
-            frame=day_shop,
-            headers=DAY_SHOP_HEADERS,
-            description="每个系统按各自的日期与店铺汇总; 核对结果按单据所在的日期与店铺计数 / each side by its own "
-            "date and shop; classes counted where each document sits",
-        ),
-        ReportSheet(
-            name="单据明细 documents",
-            frame=documents,
-            headers=DOCUMENT_HEADERS,
-            description="每张单据一行: 核对结果、两边的数量与金额、原因与处理办法 / one row per document",
-        ),
-    ]
-    title = f"对账 reconcile {_period_text(since, until)}"
-    write_report(folder, title, sheets, summary=_summary(results, since, until))
-    day_shop.write_csv(folder / "day_shop.csv")
-    documents.write_csv(folder / "documents.csv")
-    create_markdown_artifact(
-        key="reconcile-summary", markdown=markdown(results, since, until, folder), description="reconcile summary"
-    )
-    return folder
+    return reconciliation(kind, side.documents, side.held, rows, master.shops)
 
 
 @flow(name="reconcile")
@@ -341,5 +166,5 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
         "counts": {r.kind.name: r.counts() for r in results},
         "documents": {r.kind.name: {"jushuitan": r.jushuitan.height, "kingdee": r.kingdee.height} for r in results},
     }
-    get_run_logger().info("reconcile %s: %s; report in %s", _period_text(start, end), summary["counts"], folder)
+    get_run_logger().info("reconcile %s: %s; report in %s", period_text(start, end), summary["counts"], folder)
     return summary

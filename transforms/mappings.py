@@ -54,7 +54,7 @@ def return_lot(style_code: pl.Expr) -> pl.Expr:
     return pl.when(style_code.str.contains("A", literal=True)).then(pl.lit("0")).otherwise(pl.lit(""))
 
 
-# --- checking the tables against both systems (the check-mappings worklist) ---------------------
+# --- checking the tables against both systems (what transforms/worklist.py builds its lists on) ---
 
 USABLE, MISSING, NOT_AUDITED, FORBIDDEN, OTHER_ORG = "usable", "missing", "not_audited", "forbidden", "other_org"
 KINGDEE_STATUS_SCHEMA = {"number": pl.String, "status": pl.String, "kingdee_name": pl.String}

@@ -9,7 +9,14 @@ the same sum computed in a different order can round either way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
 import polars as pl
+
+from transforms import outbound, returns
+from transforms.outcomes import held_outcomes
 
 MATCHED = "matched"
 MISSING = "missing_in_kingdee"
@@ -370,4 +377,63 @@ def by_day_shop(jushuitan: pl.DataFrame, kingdee: pl.DataFrame, documents: pl.Da
         .sort("day", "shop_id", nulls_last=True)
         .select(DAY_SHOP_SCHEMA.keys())
         .cast(DAY_SHOP_SCHEMA)
+    )
+
+
+# --- one kind of document, both sides ----------------------------------------------------------------
+
+KindName = Literal["outbound", "returns"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: KindName
+    label: str  # as the analysts call the Kingdee bill
+    form_id: str
+    customer_key: str  # the bill's customer field: this form's spelling
+
+
+KINDS: dict[str, Kind] = {
+    "outbound": Kind("outbound", "销售出库单", outbound.FORM_ID, "FCustomerID"),
+    "returns": Kind("returns", "销售退货单", returns.FORM_ID, "FRetcustId"),
+}
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    kind: Kind
+    jushuitan: pl.DataFrame  # SIDE_SCHEMA
+    kingdee: pl.DataFrame  # KINGDEE_SCHEMA
+    documents: pl.DataFrame  # DOCUMENT_SCHEMA
+    day_shop: pl.DataFrame  # DAY_SHOP_SCHEMA
+
+    def counts(self) -> dict[str, int]:
+        found = dict(self.documents.group_by("result").len().rows())
+        return {name: int(found.get(name, 0)) for name in CLASSES}
+
+
+def in_period(documents: pl.DataFrame, since: datetime, until: datetime) -> pl.DataFrame:
+    """A document without a date stays: it is held for that reason, and there is no other period to show it in."""
+    time = pl.col("time")
+    return documents.filter(time.is_null() | ((time >= since) & (time < until)))
+
+
+def held_reasons(held_rows: pl.DataFrame) -> pl.DataFrame:
+    """HELD_REASONS_SCHEMA from the held rows of the sync's own mapping: one row per held document."""
+    return held_outcomes(held_rows).select("document", pl.col("message").alias("reason"))
+
+
+def reconciliation(
+    kind: Kind, jushuitan: pl.DataFrame, held: pl.DataFrame, rows: pl.DataFrame, shops: pl.DataFrame
+) -> Reconciliation:
+    """`jushuitan` (SIDE_SCHEMA) and its `held` reasons against the bill query `rows` (KINGDEE_ROWS_SCHEMA),
+    bills placed by shop through the hand-kept `shops` table."""
+    booked = kingdee_documents(rows, shops)
+    documents = compare(jushuitan, booked, held, form_id=kind.form_id)
+    return Reconciliation(
+        kind=kind,
+        jushuitan=jushuitan,
+        kingdee=booked,
+        documents=documents,
+        day_shop=by_day_shop(jushuitan, booked, documents),
     )

@@ -15,7 +15,8 @@ from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
 from cli import app as cli_app
-from flows.check_mappings import HEADERS, check_mappings, check_period
+from flows.check_mappings import check_mappings
+from reporting.worklist import HEADERS
 from sandbox.data import UNKNOWN_SKU, UNMAPPED_SHOP_ID, SandboxWorld
 from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread
@@ -178,12 +179,3 @@ def test_worklist_lists_table_rows_kingdee_cannot_use_and_a_removed_warehouse(sa
     assert (by_sku["G2001-01"]["held_outbound"], by_sku["G2001-01"]["held_returns"]) == _held(
         world, lambda _, lines: any(line["sku_id"] == "G2001-01" for line in lines)
     )
-
-
-def test_default_period_is_the_last_seven_days_in_shanghai_and_naive_times_are_beijing_time():
-    start, end = check_period(None, None)
-    assert end - start == timedelta(days=7) and str(end.tzinfo) == "Asia/Shanghai"
-    start, end = check_period(None, datetime(2026, 11, 8))
-    assert (start.isoformat(), end.isoformat()) == ("2026-11-01T00:00:00+08:00", "2026-11-08T00:00:00+08:00")
-    with pytest.raises(ValueError):
-        check_period(datetime(2026, 11, 8), datetime(2026, 11, 1))

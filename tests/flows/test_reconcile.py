@@ -15,8 +15,9 @@ from cli import app as cli_app
 from connectors.kingdee import KingdeeClient
 from connectors.settings import KingdeeSettings
 from flows.outbound import sync_outbound
-from flows.reconcile import DOCUMENT_HEADERS, reconcile
+from flows.reconcile import reconcile
 from flows.returns import sync_returns
+from reporting.reconcile import DOCUMENT_HEADERS
 from tests.flows.oracle import Scheme
 from transforms.reconcile import CLASSES
 

@@ -13,6 +13,7 @@ from transforms.reconcile import (
     EXTRA,
     HELD,
     HELD_REASONS_SCHEMA,
+    KINDS,
     KINGDEE_ROWS_SCHEMA,
     KINGDEE_SCHEMA,
     MATCHED,
@@ -22,8 +23,10 @@ from transforms.reconcile import (
     by_day_shop,
     cents,
     compare,
+    in_period,
     kingdee_documents,
     outbound_documents,
+    reconciliation,
     returns_documents,
 )
 
@@ -270,3 +273,26 @@ def test_nothing_on_either_side_gives_empty_frames_with_their_columns():
     table = by_day_shop(_jst(), _kd(), documents)
     assert documents.is_empty() and table.is_empty()
     assert "reason" in documents.columns and MISSING in table.columns
+
+
+def test_a_document_without_a_date_stays_in_any_period_and_the_period_is_half_open():
+    documents = _jst(
+        ("in", D1, "1", "s", 1.0, 100), ("until", D2, "1", "s", 1.0, 100), ("undated", None, "1", "s", 1.0, 1)
+    )
+    assert in_period(documents, D1, D2)["document"].to_list() == ["in", "undated"]
+
+
+def test_a_kind_is_reconciled_bill_rows_against_documents_and_counted_per_class():
+    jst = _jst(("IO1", D1, "10086", "天猫旗舰店", 2.0, 2100), ("IO2", D1, "10086", "天猫旗舰店", 1.0, 100))
+    rows = pl.DataFrame(
+        [("IO1", D1, "C", "CUST001", 1.0, 10.5), ("IO1", D1, "C", "CUST001", 1.0, 10.5)],
+        schema=KINGDEE_ROWS_SCHEMA,
+        orient="row",
+    )
+
+    result = reconciliation(KINDS["outbound"], jst, _held(), rows, SHOPS)
+
+    assert result.kingdee.select("document", "shop_id", "quantity").rows() == [("IO1", "10086", 2.0)]
+    assert _classes(result.documents) == {"IO1": MATCHED, "IO2": MISSING}
+    assert result.counts() == {name: {MATCHED: 1, MISSING: 1}.get(name, 0) for name in CLASSES}
+    assert result.day_shop.select("jst_documents", "kingdee_documents", MATCHED, MISSING).rows() == [(2, 1, 1, 1)]
