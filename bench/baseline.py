@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.kingdee.client import DEFAULT_SAVE_OPTIONS
+from connectors.kingdee.saving import DEFAULT_SAVE_OPTIONS
 from transforms.documents import MasterData
 from transforms.mappings import SchemeConfig
 

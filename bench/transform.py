@@ -37,9 +37,9 @@ from basics.chunks import chunks
 from bench import baseline
 from bench.baseline import Output
 from bench.generate import BenchData, decode, generate
-from connectors.jushuitan.client import OUTBOUND, RECEIVED, REFUNDS
+from connectors.jushuitan.documents import OUTBOUND, RECEIVED, REFUNDS
 from connectors.jushuitan.paging import page_body, read_list_answer
-from connectors.kingdee.client import batch_save_body
+from connectors.kingdee.saving import batch_save_body
 from state.settings import SyncSettings
 from transforms import outbound, returns
 from transforms.frames import (

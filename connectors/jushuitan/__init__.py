@@ -1,10 +1,10 @@
 """Jushuitan open platform (v2 openapi) connector: signing, tokens, rate limits, paging and typed errors.
 It speaks the protocol; which shops, warehouses and documents matter is the flows' business."""
 
-from connectors.jushuitan.client import ItemUploadResult, JushuitanClient, not_whole_numbers, whole_numbers
+from connectors.jushuitan.client import JushuitanClient
+from connectors.jushuitan.documents import ItemUploadResult, not_whole_numbers, whole_numbers
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
-    JushuitanCursorError,
     JushuitanError,
     JushuitanParamError,
     JushuitanPermissionError,
@@ -23,7 +23,6 @@ __all__ = [
     "ItemUploadResult",
     "JushuitanAuthError",
     "JushuitanClient",
-    "JushuitanCursorError",
     "JushuitanError",
     "JushuitanParamError",
     "JushuitanPermissionError",

@@ -1,5 +1,5 @@
 """The Jushuitan openweb v2 client: signed form POSTs, the token lifecycle, per-token-and-API rate
-limits, retries, and page iterators over the endpoints the sync reads and writes.
+limits and retries. The APIs it calls, and how their lists are paged, are in documents.py.
 
 It knows the protocol only; which shops, warehouses or SKUs matter is the flows' business.
 """
@@ -12,16 +12,14 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from basics.chunks import chunks
 from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, SharedRateLimiter, retry
+from connectors.jushuitan.documents import LIST_ID_KEYS, Documents
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
     JushuitanError,
@@ -29,28 +27,15 @@ from connectors.jushuitan.errors import (
     JushuitanTransportError,
     error_for,
 )
-from connectors.jushuitan.paging import (
-    Deduplicator,
-    Rows,
-    as_bool,
-    id_chunks,
-    page_index_pages,
-    read_list_answer,
-    rows_of,
-    shanghai_windows,
-    start_ts_pages,
-)
+from connectors.jushuitan.paging import Rows, read_list_answer
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
 from connectors.settings import JushuitanSettings
 
 log = logging.getLogger("connectors.jushuitan")
 
-Page = Sequence[dict[str, Any]]
-
 INIT_TOKEN_PATH = "/openWeb/auth/getInitToken"
 REFRESH_TOKEN_PATH = "/openWeb/auth/refreshToken"
-ITEM_UPLOAD_PATH = "/open/jushuitan/itemsku/upload"
 
 # Code 199 is the per-second limit: a second clears it. Code 200 is the per-minute limit: the server's
 # sliding minute has certainly cleared 60 s after the refusal. Jitter keeps parallel workers apart.
@@ -58,32 +43,7 @@ _PER_SECOND_WAIT = (1.0, 1.5)
 _PER_MINUTE_WAIT = (60.0, 63.0)
 
 
-@dataclass(frozen=True)
-class _Endpoint:
-    path: str
-    id_key: str  # the document id used to drop repeated rows
-    max_page_size: int
-
-
-SHOPS = _Endpoint("/open/shops/query", "shop_id", 100)
-# The maximum page size for warehouses is undocumented; 30 is the documented default, so always accepted.
-WAREHOUSES = _Endpoint("/open/wms/partner/query", "wms_co_id", 30)
-OUTBOUND = _Endpoint("/open/orders/out/simple/query", "io_id", 50)
-REFUNDS = _Endpoint("/open/refund/single/query", "as_id", 50)
-RECEIVED = _Endpoint("/open/aftersale/received/query", "io_id", 50)
-_LIST_ID_KEYS = {endpoint.path: endpoint.id_key for endpoint in (SHOPS, WAREHOUSES, OUTBOUND, REFUNDS, RECEIVED)}
-
-
-@dataclass(frozen=True)
-class ItemUploadResult:
-    """The platform's verdict on one uploaded SKU: the call succeeds even when rows fail."""
-
-    sku_id: str
-    is_success: bool
-    msg: str
-
-
-class JushuitanClient:
+class JushuitanClient(Documents):
     """Calls the Jushuitan open platform; use as a context manager so the connection pool is closed.
 
     `clock` and `sleep` drive timestamps, token expiry, rate limiting and back-off, so tests can run
@@ -158,8 +118,7 @@ class JushuitanClient:
         except JushuitanAuthError:
             log.info("%s: access token %s refused (code 100); renewing it once", path, token.fingerprint)
             data = self._call_with(self._renew(token), path, biz_json)
-        page = biz.get("page_index") if "start_ts" not in biz else f"start_ts>{biz['start_ts']}"
-        log.debug("%s page=%s elapsed=%.3fs", path, page, time.perf_counter() - started)
+        log.debug("%s page=%s elapsed=%.3fs", path, biz.get("page_index"), time.perf_counter() - started)
         return data
 
     def _call_with(self, token: Token, path: str, biz_json: str) -> dict[str, Any]:
@@ -198,7 +157,7 @@ class JushuitanClient:
                 log.warning("%s: HTTP %s, retrying", path, status)
                 raise RetryableError(failed)
             raise failed
-        if (id_key := _LIST_ID_KEYS.get(path)) and (listed := read_list_answer(response.content, id_key)) is not None:
+        if (id_key := LIST_ID_KEYS.get(path)) and (listed := read_list_answer(response.content, id_key)) is not None:
             return listed
         try:
             envelope = response.json()
@@ -316,189 +275,3 @@ class JushuitanClient:
             )
         except (KeyError, TypeError, ValueError):
             raise JushuitanTransportError("token answer lacks access_token or expires_in", path) from None
-
-    # --- reads ---------------------------------------------------------------------------------
-
-    def shops(self) -> Iterator[Page]:
-        """Every shop of the company (the platform lists enabled shops only)."""
-        return self._pages(SHOPS, {}, SHOPS.max_page_size)
-
-    def warehouses(self) -> Iterator[Page]:
-        """Every enabled warehouse (分仓), de-duplicated by wms_co_id."""
-        return self._pages(WAREHOUSES, {}, WAREHOUSES.max_page_size)
-
-    def outbound_pages(
-        self,
-        *,
-        modified_begin: datetime,
-        modified_end: datetime,
-        status: str | None = None,
-        shop_id: int | None = None,
-        date_type: int = 0,
-        page_size: int = 50,
-    ) -> Iterator[Page]:
-        """Sales outbound documents in a time window (date_type 0: modified, 2: io_date), any length."""
-        filters = _given(status=status, shop_id=shop_id, date_type=date_type)
-        return self._windowed(OUTBOUND, modified_begin, modified_end, filters, page_size)
-
-    def refund_pages(
-        self,
-        *,
-        modified_begin: datetime,
-        modified_end: datetime,
-        status: str | None = None,
-        good_status: str | None = None,
-        page_size: int = 50,
-    ) -> Iterator[Page]:
-        """After-sale documents modified in a window of any length."""
-        filters = _given(status=status, good_status=good_status)
-        return self._windowed(REFUNDS, modified_begin, modified_end, filters, page_size)
-
-    def received_pages(
-        self, *, modified_begin: datetime, modified_end: datetime, date_type: int = 0, page_size: int = 50
-    ) -> Iterator[Page]:
-        """Return-warehousing records (date_type 0 modified, 1 created, 2 order date, 4 in-stock time)."""
-        return self._windowed(RECEIVED, modified_begin, modified_end, {"date_type": date_type}, page_size)
-
-    def outbound_by_ids(self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()) -> Iterator[Page]:
-        """Outbound documents matching any of the given outbound or platform order numbers.
-
-        Both lists are [string] in the API (unlike the after-sale as_ids, which are [int]), but an io_id is an
-        integer: anything else is refused here, before a request.
-        """
-        numbers = list(map(str, whole_numbers("io_ids", io_ids)))
-        return self._by_ids(OUTBOUND, {"io_ids": numbers, "so_ids": list(map(str, so_ids))})
-
-    def refunds_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
-        """After-sale documents by as_id."""
-        return self._by_ids(REFUNDS, {"as_ids": whole_numbers("as_ids", as_ids)})
-
-    def received_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
-        """Return-warehousing records of the given after-sales."""
-        return self._by_ids(RECEIVED, {"as_ids": whole_numbers("as_ids", as_ids)})
-
-    def outbound_since_ts(
-        self, start_ts: int, *, status: str | None = None, shop_id: int | None = None, page_size: int = 50
-    ) -> Iterator[Page]:
-        """Outbound documents changed after the rowversion `start_ts`, oldest change first."""
-        return self._since_ts(OUTBOUND, start_ts, _given(status=status, shop_id=shop_id), page_size)
-
-    def refunds_since_ts(
-        self, start_ts: int, *, status: str | None = None, good_status: str | None = None, page_size: int = 50
-    ) -> Iterator[Page]:
-        """After-sale documents changed after the rowversion `start_ts`."""
-        return self._since_ts(REFUNDS, start_ts, _given(status=status, good_status=good_status), page_size)
-
-    def received_since_ts(self, start_ts: int, *, page_size: int = 50) -> Iterator[Page]:
-        """Return-warehousing records changed after the rowversion `start_ts`."""
-        return self._since_ts(RECEIVED, start_ts, {}, page_size)
-
-    def _pages(
-        self, endpoint: _Endpoint, biz: Mapping[str, Any], page_size: int, dedup: Deduplicator | None = None
-    ) -> Iterator[Page]:
-        _check_page_size(endpoint, page_size)
-        return page_index_pages(
-            self.call,
-            endpoint.path,
-            biz,
-            page_size=page_size,
-            dedup=dedup or Deduplicator(endpoint.id_key),
-            in_flight=self._settings.pages_in_flight,
-        )
-
-    def _windowed(
-        self, endpoint: _Endpoint, begin: datetime, end: datetime, filters: Mapping[str, Any], page_size: int
-    ) -> Iterator[Page]:
-        """One page run per ≤ 7-day window; a document that moved between windows while paging comes once."""
-        _check_page_size(endpoint, page_size)
-        dedup = Deduplicator(endpoint.id_key)
-        return _one_after_another(
-            self._pages(endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup)
-            for start, stop in shanghai_windows(begin, end)
-        )
-
-    def _by_ids(self, endpoint: _Endpoint, id_lists: Mapping[str, list[Any]]) -> Iterator[Page]:
-        dedup = Deduplicator(endpoint.id_key)
-        return _one_after_another(
-            self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
-            for key, ids in id_lists.items()
-            for chunk in id_chunks(ids)
-        )
-
-    def _since_ts(
-        self, endpoint: _Endpoint, start_ts: int, filters: Mapping[str, Any], page_size: int
-    ) -> Iterator[Page]:
-        _check_page_size(endpoint, page_size)
-        return start_ts_pages(
-            self.call, endpoint.path, filters, start_ts=start_ts, id_key=endpoint.id_key, page_size=page_size
-        )
-
-    # --- writes --------------------------------------------------------------------------------
-
-    def upload_items(self, items: list[dict[str, Any]], chunk_size: int = 50) -> list[ItemUploadResult]:
-        """Create or update SKUs (keyed by sku_id, so a retried chunk is harmless); one result per item.
-
-        The call answers code 0 even when rows fail, so each listed row's is_success is read. Answers come
-        in two shapes (docs/wire_facts.md, "Item upload answers"): every SKU listed, or only the refused
-        ones (`datas` empty or absent when none was). An answer that lists no success is of the second
-        shape, so a SKU it leaves out was accepted; one that lists successes but leaves a SKU out has lost
-        that SKU's verdict, and it counts as failed: it is sent again next run, which cannot duplicate it
-        (create-or-update by sku_id, JUSHUITAN_API.md §5.c), while a false success would drop it silently.
-        """
-        results: list[ItemUploadResult] = []
-        for chunk in chunks(items, chunk_size):
-            rows = rows_of(self.call(ITEM_UPLOAD_PATH, {"items": chunk}), ITEM_UPLOAD_PATH)
-            verdicts = {_sku(row.get("sku_id")): row for row in rows}
-            lists_successes = any(as_bool(row.get("is_success")) for row in rows)
-            for item in chunk:
-                sku_id = _sku(item.get("sku_id"))
-                verdict = verdicts.get(sku_id)
-                if verdict is not None:
-                    success, msg = as_bool(verdict.get("is_success")), str(verdict.get("msg") or "")
-                    result = ItemUploadResult(sku_id, success, msg)
-                elif lists_successes:
-                    result = ItemUploadResult(sku_id, False, "no result for this sku_id in the answer")
-                else:
-                    result = ItemUploadResult(sku_id, True, "not listed in an answer that lists only refusals")
-                if not result.is_success:
-                    log.warning("item upload refused sku_id=%s: %s", result.sku_id, result.msg)
-                results.append(result)
-        return results
-
-
-def _one_after_another(walks: Iterable[Iterator[Page]]) -> Iterator[Page]:
-    """The walks' pages in turn; unlike itertools.chain it can be closed, which closes the walk under way
-    (and so ends its page requests in flight)."""
-    for walk in walks:
-        yield from walk
-
-
-def not_whole_numbers(ids: Iterable[int | str]) -> list[int | str]:
-    """The values that cannot be a document id (io_id, as_id: integers): anything but digits, e.g. "3000%"."""
-    return [
-        i
-        for i in ids
-        if isinstance(i, bool) or not (i >= 0 if isinstance(i, int) else str(i).isascii() and str(i).isdigit())
-    ]
-
-
-def whole_numbers(name: str, ids: Iterable[int | str]) -> list[int]:
-    """`ids` as integers, checked before any request: a typo is refused with the values named, not sent."""
-    ids = list(ids)
-    if bad := not_whole_numbers(ids):
-        raise ValueError(f"{name} must be whole numbers (Jushuitan ids); not ids: {', '.join(map(repr, bad))}")
-    return [int(i) for i in ids]
-
-
-def _given(**params: Any) -> dict[str, Any]:
-    """Only the filters the caller set: the platform reads an empty value as a filter, not as 'any'."""
-    return {key: value for key, value in params.items() if value is not None}
-
-
-def _sku(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _check_page_size(endpoint: _Endpoint, page_size: int) -> None:
-    if not 1 <= page_size <= endpoint.max_page_size:
-        raise ValueError(f"{endpoint.path}: page_size must be 1..{endpoint.max_page_size}, got {page_size}")

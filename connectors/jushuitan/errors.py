@@ -46,10 +46,6 @@ class JushuitanTransportError(JushuitanError):
         self.status_code = status_code
 
 
-class JushuitanCursorError(JushuitanError):
-    """A start_ts walk stopped advancing while the server still reported more rows (a loop, not progress)."""
-
-
 _BY_CODE: dict[int, type[JushuitanError]] = {
     100: JushuitanAuthError,
     199: JushuitanRateLimited,

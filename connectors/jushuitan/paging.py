@@ -1,5 +1,5 @@
-"""How Jushuitan hands out lists: ≤ 7-day Beijing-time windows, ≤ 50 ids per call, page_index pages and
-the start_ts (rowversion) cursor. Pagers yield pages of raw rows so callers can build frames page by page."""
+"""How Jushuitan hands out lists: ≤ 7-day Beijing-time windows, ≤ 50 ids per call, page_index pages.
+Pagers yield pages of raw rows so callers can build frames page by page."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import polars as pl
 
 from basics.chunks import chunks
 from basics.shanghai import in_shanghai
-from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
+from connectors.jushuitan.errors import JushuitanTransportError
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -229,9 +229,9 @@ def _keys(rows: Sequence[Mapping[str, Any]], id_key: str) -> list[Key]:
 class Deduplicator:
     """Drops rows whose document id was already yielded with an equal or larger `ts`.
 
-    Time-window paging shifts while data changes and start_ts may compare with ≥, so the same document
-    can come twice. Within a page the largest ts wins; a document modified *during* a walk comes again
-    later with its larger ts, so across pages the last occurrence of an id is its current version.
+    Time-window paging shifts while data changes, so the same document can come twice. Within a page
+    the largest ts wins; a document modified *during* a walk comes again later with its larger ts, so
+    across pages the last occurrence of an id is its current version.
     """
 
     def __init__(self, id_key: str) -> None:
@@ -314,36 +314,3 @@ def page_index_pages(
             page_index += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def start_ts_pages(
-    call: Call,
-    api: str,
-    biz: Mapping[str, Any],
-    *,
-    start_ts: int,
-    id_key: str,
-    page_size: int,
-) -> Iterator[Sequence[dict[str, Any]]]:
-    """Walk the rowversion cursor: always page 1, `start_ts` moved to the largest ts seen, until no rows.
-
-    The platform recommends this over time windows, which can miss rows that change while paging.
-    One request at a time by nature: each request's cursor is the largest ts of the answer before it.
-    Raises JushuitanCursorError if the server reports more rows but the cursor cannot advance.
-    """
-    cursor = start_ts
-    dedup = Deduplicator(id_key)
-    while True:
-        data = call(api, {**biz, "start_ts": cursor, "is_get_total": False, "page_index": 1, "page_size": page_size})
-        rows = rows_of(data, api)
-        if not rows:
-            return
-        fresh = dedup.fresh(rows)
-        if fresh:
-            yield fresh
-        if not _has_next(data, len(rows), page_size):
-            return
-        top = max((ts for _, ts in _keys(rows, id_key) if ts is not None), default=cursor)
-        if top <= cursor:
-            raise JushuitanCursorError(None, f"start_ts cursor stuck at {cursor} while has_next is true", api)
-        cursor = top

@@ -560,26 +560,10 @@ def test_ids_that_are_not_whole_numbers_are_refused_before_any_request(walk: Cal
     assert platform.requests == []
 
 
-def test_since_ts_variants_share_one_walk_over_their_endpoint() -> None:
-    client, platform, _ = make_client(lambda path, form: ok({"datas": []}))
-    list(client.outbound_since_ts(11, status="Confirmed"))
-    list(client.refunds_since_ts(12, good_status="SELLER_RECEIVED"))
-    list(client.received_since_ts(13, page_size=20))
-    assert platform.paths() == [
-        "/open/orders/out/simple/query",
-        "/open/refund/single/query",
-        "/open/aftersale/received/query",
-    ]
-    sent = _biz_log(platform)
-    assert [b["start_ts"] for b in sent] == [11, 12, 13]
-    assert sent[0]["status"] == "Confirmed" and sent[1]["good_status"] == "SELLER_RECEIVED"
-    assert sent[2]["page_size"] == 20 and all(b["is_get_total"] is False for b in sent)
-
-
 def test_page_size_above_the_api_maximum_is_refused_before_any_call() -> None:
     client, platform, _ = make_client(lambda path, form: ok({}))
     with pytest.raises(ValueError, match="page_size"):
-        client.received_pages(modified_begin=datetime(2024, 1, 1), modified_end=datetime(2024, 1, 2), page_size=51)
+        client.refund_pages(modified_begin=datetime(2024, 1, 1), modified_end=datetime(2024, 1, 2), page_size=51)
     assert platform.requests == []
 
 

@@ -1,4 +1,4 @@
-"""Windows, id chunks, list-key tolerance, de-duplication and both pagers, driven by scripted answers."""
+"""Windows, id chunks, list-key tolerance, de-duplication and the page_index pager, driven by scripted answers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from basics.shanghai import SHANGHAI
-from connectors.jushuitan.errors import JushuitanCursorError, JushuitanTransportError
+from connectors.jushuitan.errors import JushuitanTransportError
 from connectors.jushuitan.paging import (
     WIRE_TIME_FORMAT,
     Deduplicator,
@@ -24,7 +24,6 @@ from connectors.jushuitan.paging import (
     page_index_pages,
     rows_of,
     shanghai_windows,
-    start_ts_pages,
 )
 
 
@@ -182,46 +181,6 @@ def test_page_index_pager_drops_rows_that_shifted_into_the_next_page() -> None:
     script = Script([{"has_next": True, "datas": _rows(1, 2)}, {"has_next": False, "datas": _rows(2, 3)}])
     pages = list(page_index_pages(script, "/open/x", {}, page_size=2, dedup=Deduplicator("io_id")))
     assert pages == [_rows(1, 2), _rows(3)]
-
-
-def test_start_ts_pager_moves_the_cursor_to_the_largest_ts() -> None:
-    script = Script(
-        [
-            {"has_next": True, "datas": [{"io_id": 7, "ts": 30}, {"io_id": 8, "ts": 20}]},
-            {"has_next": True, "datas": [{"io_id": 9, "ts": 40}, {"io_id": 10, "ts": 55}]},
-            {"has_next": False, "datas": [{"io_id": 11, "ts": 60}]},
-        ]
-    )
-    pages = list(start_ts_pages(script, "/open/x", {"status": "Confirmed"}, start_ts=1, id_key="io_id", page_size=2))
-    assert [row["io_id"] for page in pages for row in page] == [7, 8, 9, 10, 11]
-    assert [c["start_ts"] for c in script.calls] == [1, 30, 55]
-    assert all(c["page_index"] == 1 and c["is_get_total"] is False and c["status"] == "Confirmed" for c in script.calls)
-
-
-def test_start_ts_pager_with_inclusive_server_yields_the_boundary_row_once() -> None:
-    """A server comparing ts >= start_ts answers the last row again; it must not come twice."""
-    script = Script(
-        [
-            {"datas": [{"io_id": 1, "ts": 10}, {"io_id": 2, "ts": 20}]},
-            {"datas": [{"io_id": 2, "ts": 20}, {"io_id": 3, "ts": 30}]},
-            {"datas": [{"io_id": 3, "ts": 30}]},
-        ]
-    )
-    pages = list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2))
-    assert [[row["io_id"] for row in page] for page in pages] == [[1, 2], [3]]
-
-
-def test_start_ts_pager_stops_when_no_rows_come_back() -> None:
-    script = Script([{"datas": _rows(1, 2)}, {"datas": []}])
-    assert list(start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)) == [_rows(1, 2)]
-
-
-def test_start_ts_pager_raises_when_the_cursor_does_not_advance() -> None:
-    script = Script([{"has_next": True, "datas": _rows(1, 2)}, {"has_next": True, "datas": _rows(1, 2)}])
-    pager = start_ts_pages(script, "/open/x", {}, start_ts=0, id_key="io_id", page_size=2)
-    assert next(pager) == _rows(1, 2)
-    with pytest.raises(JushuitanCursorError, match="/open/x"):
-        next(pager)
 
 
 def _answer(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -173,14 +173,6 @@ def test_a_declared_schema_types_a_field_kingdee_left_null_on_every_row() -> Non
     assert sent["FModifyDate"] == datetime(2024, 12, 4, 10, 11, 12, 370000)
 
 
-def test_bill_query_returns_objects() -> None:
-    rows = [{"FNumber": "CK001", "FName": "上海主仓"}]
-    recorder = Recorder(lambda r: httpx.Response(200, json=rows))
-    with recorder.client() as client:
-        assert client.bill_query("BD_STOCK", ["FNumber", "FName"]) == rows
-    assert recorder.services() == ["DynamicFormService.BillQuery"]
-
-
 QUERY_ERROR = {
     "ErrorCode": 500,
     "IsSuccess": False,
