@@ -25,7 +25,7 @@ from basics.shanghai import in_shanghai, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
 from deploy.blocks import open_clients
-from flows.common import load_master_data
+from flows.sync import load_master_data
 from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
 from reporting.reports import report_dir
 from state.settings import SyncSettings
