@@ -103,7 +103,7 @@ NOT_FOUND_EXIT = 3  # some of the numbers asked for are unknown to the source sy
 def _run_sync(sync: str, flow: Callable[..., dict], documents: list[str] | None, **params: object) -> None:
     """Run one sync and print its summary. Numbers that cannot be document numbers exit 2 before anything
     starts; numbers the source system does not know are named on stderr and exit NOT_FOUND_EXIT."""
-    from flows.common import InvalidDocumentNumbers, check_documents
+    from flows.sync import InvalidDocumentNumbers, check_documents
     from transforms.outcomes import NUMBERS
 
     try:

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=5000)
     args = parser.parse_args()
     # Groups fixed at 20 pages: with latency off mapping binds, and groups that grow with what has queued
-    # up (flows.pipeline.page_groups) would make the task count depend on timing; it can only go down.
+    # up (flows.streaming.page_groups) would make the task count depend on timing; it can only go down.
     fast = {"latency": False, "calls_per_second": 1000, "calls_per_minute": 60_000, "max_pages_per_group": 20}
     cases = {
         "base": Case(args.documents, lines_per_document=4, **fast),

@@ -62,8 +62,8 @@ DECODING = "Polars decoding"  # JSON decoding, apart
 
 def batch_bodies(form_id: str, bills: pl.DataFrame, batch_size: int = BATCH_SIZE) -> Iterator[bytes]:
     """The BatchSave request bodies the flows send for these bills, one at a time as the flows write each
-    in the task that sends it: `batch_size` bills a chunk (flows.pipeline.SavePipeline), their models as
-    bytes (flows.common.save_batch) spliced into the body KingdeeClient.batch_save sends."""
+    in the task that sends it: `batch_size` bills a chunk (flows.streaming.SavePipeline), their models as
+    bytes (flows.streaming.save_batch) spliced into the body KingdeeClient.batch_save sends."""
     for chunk in chunks(bills, batch_size):
         yield batch_save_body(form_id, chunk["model"].cast(pl.Binary).to_list())
 
@@ -162,7 +162,7 @@ def project_returns(
 
 def in_groups(pages: list, size: int) -> list[list]:
     """The pages as the flows map them when mapping binds: groups of max_pages_per_group pages
-    (flows.pipeline.page_groups), each mapped and batched on its own."""
+    (flows.streaming.page_groups), each mapped and batched on its own."""
     return list(chunks(pages, size))
 
 

@@ -10,20 +10,16 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from basics.shanghai import SHANGHAI, now_shanghai
+from basics.shanghai import SHANGHAI
 from connectors.jushuitan import JushuitanClient
 from connectors.kingdee import Filter, KingdeeClient
-from deploy.blocks import open_clients
-from flows.common import ByNumber, check_documents
-from reporting.reports import SyncReport, check_reports_dir, publish
-from state.ledger import HeldLedger
-from state.run_lock import run_lock
+from connectors.kingdee.filters import USABLE
+from flows.sync import SyncRun, SyncSpec, Transferred, run_sync
 from state.settings import SyncSettings
-from state.watermarks import RunWindow, advance_watermark, resolve_window
+from state.watermarks import RunWindow
 from transforms.materials import map_materials, material_schema
 from transforms.outcomes import FAILED, WOULD_CREATE, WRITTEN, held_outcomes, outcome_frame
 
-SYNC = "materials"
 KINGDEE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -36,20 +32,12 @@ def fetch_materials(
     those are out of scope and why, and a number missing here is one Kingdee does not know."""
     scheme = settings.scheme()
     in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
-    wanted = (
-        Filter.eq("FDocumentStatus", "C")
-        & Filter.eq("FForbidStatus", "A")
-        & Filter.eq(scheme.sell_online_field, True)
-        & in_org
-    )
     selections = [in_org & Filter.in_("FNumber", numbers)] if numbers else []
     if window:
         # Kingdee compares FModifyDate in its own (Beijing) wall-clock time.
-        selections.append(
-            wanted
-            & Filter.ge("FModifyDate", window.start.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
-            & Filter.le("FModifyDate", window.end.astimezone(SHANGHAI).strftime(KINGDEE_TIME))
-        )
+        start, end = (moment.astimezone(SHANGHAI).strftime(KINGDEE_TIME) for moment in (window.start, window.end))
+        wanted = USABLE & Filter.eq(scheme.sell_online_field, True) & in_org
+        selections.append(wanted & Filter.ge("FModifyDate", start) & Filter.le("FModifyDate", end))
     schema = material_schema(scheme)
     frames = [
         kingdee.execute_bill_query("BD_MATERIAL", list(schema), selection, order_by="FNumber ASC", schema=schema)
@@ -72,6 +60,23 @@ def upload_items(jst: JushuitanClient, items: pl.DataFrame, dry_run: bool) -> pl
     )
 
 
+def push_items(run: SyncRun) -> Transferred:
+    """The materials' transfer: one query, one mapping, one upload; no page groups, no master data (these
+    materials are it) and no Kingdee bill."""
+    materials = fetch_materials(run.kingdee, run.window, run.by_number.numbers, run.settings)
+    run.by_number.seen.update(materials["FNumber"].cast(pl.String))
+    mapping = map_materials(materials, run.settings.scheme())
+    return Transferred(
+        outcomes=pl.concat([upload_items(run.jst, mapping.items, run.dry_run), held_outcomes(mapping.split.held)]),
+        held_rows=mapping.split.held,
+        warnings=mapping.split.warnings,
+        notes=mapping.notes(),
+    )
+
+
+MATERIALS = SyncSpec(name="materials", transfer=push_items, master_data=False, full_first_run=True)
+
+
 @flow(name="sync-materials")
 def sync_materials(
     since: datetime | None = None,
@@ -81,34 +86,4 @@ def sync_materials(
 ) -> dict:
     """Push audited, sold-online Kingdee materials to Jushuitan as items (i_id = sku_id = FNumber).
     `documents`: material numbers to push again regardless of their modify date."""
-    settings = SyncSettings()
-    documents = check_documents(SYNC, documents)
-    check_reports_dir(settings)
-    with run_lock(SYNC, settings):
-        ledger = HeldLedger(settings.held_ledger_path)
-        with open_clients() as (jst, kingdee):
-            window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
-            by_number = ByNumber.of(SYNC, documents, ledger)
-            materials = fetch_materials(kingdee, window, by_number.numbers, settings)
-            by_number.seen.update(materials["FNumber"].cast(pl.String))
-            mapping = map_materials(materials, settings.scheme())
-            uploaded = upload_items(jst, mapping.items, dry_run)
-        outcomes = pl.concat([uploaded, held_outcomes(mapping.split.held)])
-        closed = 0 if dry_run else ledger.record(SYNC, outcomes, by_number.numbers, now_shanghai())
-        report = SyncReport(
-            sync=SYNC,
-            dry_run=dry_run,
-            window=window,
-            outcomes=outcomes,
-            held_rows=mapping.split.held,
-            warnings=mapping.split.warnings,
-            notes={
-                **{reason: n for reason, n in mapping.out_of_scope.group_by("reason").len().rows()},
-                **by_number.notes(closed),
-            },
-            not_found=by_number.not_found(),
-        )
-        publish(report, settings)
-        if window and window.incremental and not dry_run:
-            advance_watermark(SYNC, window)
-        return report.summary()
+    return run_sync(MATERIALS, since, until, dry_run, None, documents)

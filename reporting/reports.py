@@ -90,7 +90,7 @@ class SyncReport:
     sync: str
     dry_run: bool
     window: RunWindow | None
-    outcomes: pl.DataFrame  # flows.common.OUTCOME_SCHEMA, one row per in-scope document
+    outcomes: pl.DataFrame  # transforms.outcomes.OUTCOME_SCHEMA, one row per in-scope document
     held_rows: pl.DataFrame  # transforms.validation.HELD_SCHEMA, one row per (line, reason)
     warnings: pl.DataFrame
     notes: dict[str, int] = field(default_factory=dict)  # out-of-scope counts and other facts

@@ -31,7 +31,7 @@ class SyncSettings(BaseSettings):
     # BatchSave calls in flight at once (Kingdee guidance: keep it small, 2–4).
     kingdee_concurrency: int = Field(2, ge=1, le=8)
     # Pages mapped together: a group waits for pages_per_group pages, and takes those that arrived while
-    # the last group was mapped, up to max_pages_per_group (see flows.pipeline.page_groups). Memory stays
+    # the last group was mapped, up to max_pages_per_group (see flows.streaming.page_groups). Memory stays
     # bounded by two groups (the one mapped, the pages queued) plus the saves in flight.
     pages_per_group: int = Field(20, ge=1)
     max_pages_per_group: int = Field(1000, ge=1)

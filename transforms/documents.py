@@ -29,6 +29,12 @@ class MasterData:
 
 
 MATERIAL_MASTER_SCHEMA = {"number": pl.String, "base_unit": pl.String, "batch_managed": pl.Boolean}
+# Kingdee base data a bill may point at is audited (FDocumentStatus C, 已审核) and enabled (FForbidStatus A,
+# 启用): KINGDEE_API_NOTES.md §5.1. A missing state is neither. The same condition as a FilterString:
+# connectors.kingdee.filters.USABLE.
+AUDITED_IN_KINGDEE = pl.col("FDocumentStatus").eq_missing("C")
+ENABLED_IN_KINGDEE = pl.col("FForbidStatus").eq_missing("A")
+USABLE_IN_KINGDEE = AUDITED_IN_KINGDEE & ENABLED_IN_KINGDEE
 # What is read of BD_Customer and BD_STOCK (their numbers), declared to the query like MATERIAL_FIELDS.
 NUMBER_FIELDS: dict[str, pl.DataType] = {"FNumber": pl.String}
 

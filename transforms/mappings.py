@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from transforms.documents import AUDITED_IN_KINGDEE, ENABLED_IN_KINGDEE
+
 
 @dataclass(frozen=True)
 class SchemeConfig:
@@ -71,9 +73,9 @@ def kingdee_status(numbers: list[str], rows: pl.DataFrame, org: str | None = Non
     wanted = pl.DataFrame({"number": numbers}, schema={"number": pl.String}).unique(maintain_order=True)
     in_org = pl.col("FUseOrgId.FNumber").cast(pl.String).eq_missing(org) if org else pl.lit(True)
     status = (
-        pl.when(~pl.col("FDocumentStatus").eq_missing("C"))
+        pl.when(~AUDITED_IN_KINGDEE)
         .then(pl.lit(NOT_AUDITED))
-        .when(~pl.col("FForbidStatus").eq_missing("A"))
+        .when(~ENABLED_IN_KINGDEE)
         .then(pl.lit(FORBIDDEN))
         .when(~in_org)
         .then(pl.lit(OTHER_ORG))

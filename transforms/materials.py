@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from transforms.documents import MATERIAL_MASTER_SCHEMA
+from transforms.documents import AUDITED_IN_KINGDEE, ENABLED_IN_KINGDEE, MATERIAL_MASTER_SCHEMA, USABLE_IN_KINGDEE
 from transforms.mappings import SchemeConfig
 from transforms.validation import Rule, Split, split_valid_held, validate_target
 
@@ -51,9 +51,8 @@ def _flag(column: str) -> pl.Expr:
 
 def material_master(kingdee_materials: pl.DataFrame) -> pl.DataFrame:
     """Usable materials (audited, enabled) as the outbound/returns lookup: number, base_unit, batch_managed."""
-    usable = (pl.col("FDocumentStatus") == "C") & (pl.col("FForbidStatus") == "A")
     return (
-        kingdee_materials.filter(usable)
+        kingdee_materials.filter(USABLE_IN_KINGDEE)
         .select(
             pl.col("FNumber").alias("number"),
             pl.col("FBaseUnitId.FNumber").alias("base_unit"),
@@ -114,25 +113,27 @@ class MaterialsMapping:
     split: Split
     out_of_scope: pl.DataFrame  # materials not audited, disabled, or not sold online: FNumber, reason
 
+    def notes(self) -> dict[str, int]:
+        """Out-of-scope materials by reason, for the run report."""
+        return dict(self.out_of_scope.group_by("reason").len().rows())
+
 
 def map_materials(kingdee_materials: pl.DataFrame, config: SchemeConfig) -> MaterialsMapping:
     """Audited (FDocumentStatus C), enabled and sold-online materials → Jushuitan items.
     i_id = sku_id = FNumber; the unit is the base (smallest) unit; items are created enabled."""
-    audited = pl.col("FDocumentStatus") == "C"
-    enabled = pl.col("FForbidStatus") == "A"
-    online = _flag(config.sell_online_field)
+    in_scope = USABLE_IN_KINGDEE & _flag(config.sell_online_field)
     frame = kingdee_materials.unique("FNumber", keep="last", maintain_order=True)
-    out_of_scope = frame.filter(~(audited & enabled & online).fill_null(False)).select(
+    out_of_scope = frame.filter(~in_scope).select(
         "FNumber",
-        pl.when(~audited.fill_null(False))
+        pl.when(~AUDITED_IN_KINGDEE)
         .then(pl.lit("未审核 / not audited"))
-        .when(~enabled.fill_null(False))
+        .when(~ENABLED_IN_KINGDEE)
         .then(pl.lit("已禁用 / disabled"))
         .otherwise(pl.lit("未勾选网销 / not sold online"))
         .alias("reason"),
     )
     split = split_valid_held(
-        frame.filter((audited & enabled & online).fill_null(False)),
+        frame.filter(in_scope),
         material_rules(),
         document=pl.col("FNumber"),
         line=pl.col("FNumber"),

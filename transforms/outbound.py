@@ -46,6 +46,10 @@ class OutboundMapping:
     split: Split
     out_of_scope: pl.DataFrame  # documents whose status is not booked: io_id, status
 
+    def notes(self) -> dict[str, int]:
+        """Out-of-scope documents by status, for the run report."""
+        return {f"status {status}": n for status, n in self.out_of_scope.group_by("status").len().rows()}
+
 
 def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) -> OutboundMapping:
     """Booked outbound lines (`booked`) → SAL_OUTSTOCK models or held with their reasons; the other
@@ -65,6 +69,25 @@ def map_outbound(lines: pl.DataFrame, master: MasterData, config: SchemeConfig) 
     )
     bills = sal_outstock_models(split.valid, config)
     return OutboundMapping(bills=validate_target(bills, BILLS_SCHEMA), split=split, out_of_scope=out_of_scope)
+
+
+def revoked(lines: pl.DataFrame) -> pl.DataFrame:
+    """Documents revoked in Jushuitan (NEVER_BOOKED): io_id, status, shop_id, shop_name."""
+    return lines.filter(pl.col("status").is_in(NEVER_BOOKED)).select("io_id", "status", "shop_id", "shop_name").unique()
+
+
+def cancelled_after_booking(revoked: pl.DataFrame, in_kingdee: set[str]) -> pl.DataFrame:
+    """The `revoked` documents Kingdee already has a bill of (`in_kingdee`): reported for a human, never
+    reversed. document, message."""
+    return revoked.filter(pl.col("io_id").is_in(list(in_kingdee))).select(
+        pl.col("io_id").alias("document"),
+        pl.format(
+            "聚水潭出库单已{} ({}), 但金蝶销售出库单 {} 已存在: 请人工处理 / revoked in Jushuitan after booking",
+            pl.col("status"),
+            pl.col("shop_name"),
+            pl.col("io_id"),
+        ).alias("message"),
+    )
 
 
 SAL_OUTSTOCK_LINES = payload_schema(

@@ -92,6 +92,28 @@ class ReturnsMapping:
     out_of_scope: pl.DataFrame  # after-sales not (yet) confirmed and received: as_id, status, good_status
     excluded: pl.DataFrame  # lines left out because nothing was returned: as_id, asi_id, r_qty
 
+    def notes(self, lines: pl.DataFrame) -> dict[str, int]:
+        """What was left out, for the run report; `lines`: the lines mapped (an after-sale with nothing
+        returned is one all of whose lines were excluded)."""
+        nothing_returned = (
+            self.excluded.group_by("as_id")
+            .len()
+            .join(lines.group_by("as_id").len(), on="as_id", suffix="_all")
+            .filter(pl.col("len") == pl.col("len_all"))
+        )
+        return {
+            "after-sales with nothing returned (r_qty ≤ 0)": nothing_returned.height,
+            "lines left out (r_qty ≤ 0)": self.excluded.height,
+            "after-sales not confirmed and received": self.out_of_scope.height,
+        }
+
+
+def undated(lines: pl.DataFrame) -> list[str]:
+    """The after-sales with goods lines but no receive date: their warehouse receipt
+    (/open/aftersale/received/query io_date) dates them."""
+    missing = pl.col("received_time").is_null() & pl.col("sku_id").is_not_null()
+    return lines.filter(missing)["as_id"].drop_nulls().unique().to_list()
+
 
 def map_returns(
     lines: pl.DataFrame, stock_in: pl.DataFrame, master: MasterData, config: SchemeConfig

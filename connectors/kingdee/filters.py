@@ -126,3 +126,8 @@ class Filter:
 
     def __hash__(self) -> int:
         return hash(self._text)
+
+
+# Base data a bill may point at: audited (FDocumentStatus C, 已审核) and enabled (FForbidStatus A, 启用),
+# KINGDEE_API_NOTES.md §5.1. The same condition on a query's rows: transforms.documents.USABLE_IN_KINGDEE.
+USABLE = Filter.eq("FDocumentStatus", "C") & Filter.eq("FForbidStatus", "A")

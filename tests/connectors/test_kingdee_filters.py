@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.kingdee.filters import Filter, quote
+from connectors.kingdee.filters import USABLE, Filter, quote
 
 
 def test_comparisons_render_kingdee_operators() -> None:
@@ -80,3 +80,7 @@ def test_filters_compare_by_text() -> None:
     assert Filter.eq("FNumber", "a") == Filter.eq("FNumber", "a")
     assert Filter.eq("FNumber", "a") != Filter.eq("FNumber", "b")
     assert "FNumber='a'" in repr(Filter.eq("FNumber", "a"))
+
+
+def test_usable_base_data_is_audited_and_enabled() -> None:
+    assert str(USABLE) == "(FDocumentStatus='C') and (FForbidStatus='A')"

@@ -8,24 +8,24 @@ import re
 import pytest
 from prefect import flow
 
-import flows.common
+import flows.sync
 from connectors.kingdee import KingdeeTransportError
-from flows.common import load_master_data
 from flows.outbound import sync_outbound
+from flows.sync import load_master_data
 from state.settings import SyncSettings
 from state.tables import TableError
 
 
 def _count_calls(monkeypatch, name: str) -> list[int]:
-    """Count calls of flows.common.<name> (looked up when the task runs), still calling it."""
+    """Count calls of flows.sync.<name> (looked up when the task runs), still calling it."""
     calls: list[int] = []
-    original = getattr(flows.common, name)
+    original = getattr(flows.sync, name)
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(flows.common, name, counted)
+    monkeypatch.setattr(flows.sync, name, counted)
     return calls
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from prefect.utilities.annotations import quote
 
-from flows.pipeline import page_groups
+from flows.streaming import page_groups
 
 
 def pages(count: int, produced: list[int] | None = None) -> Iterator[list[dict]]:

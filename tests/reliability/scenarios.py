@@ -350,8 +350,8 @@ CRASH_POINTS = (
 )
 PAUSES = {
     "before_ledger": "state.ledger:HeldLedger.record",
-    "before_report": "flows.outbound:publish",
-    "before_watermark": "flows.outbound:advance_watermark",
+    "before_report": "flows.sync:publish",
+    "before_watermark": "flows.sync:advance_watermark",
 }
 CRASH_BATCH_SIZE = 10
 

@@ -25,10 +25,10 @@ from connectors.jushuitan import JushuitanClient, JushuitanTransportError
 from connectors.kingdee import KingdeeClient, KingdeeTransportError
 from connectors.kingdee.auth import decode_client_secret
 from connectors.settings import JushuitanSettings, KingdeeSettings
-from flows import outbound
+from flows import sync
 from flows.all import sync_all
-from flows.common import load_master_data
 from flows.outbound import sync_outbound
+from flows.sync import load_master_data
 from sandbox.kingdee import Account
 from tests.reliability.stage import OUTBOUND_QUERY, Stage
 
@@ -143,7 +143,7 @@ def test_a_run_failing_on_an_echoed_request_leaks_nothing(secret_stage, caplog, 
     monkeypatch.setenv("KINGDEE_AUTH_MODE", auth_mode)
     # Prefect retries the master-data task after 5 and 30 s: keep the retries (more log lines to
     # check), not the waits.
-    monkeypatch.setattr(outbound, "load_master_data", load_master_data.with_options(retry_delay_seconds=0))
+    monkeypatch.setattr(sync, "load_master_data", load_master_data.with_options(retry_delay_seconds=0))
     tap = secret_stage.kingdee_tap if system == "kingdee" else secret_stage.jst_tap
     gateway = Gateway(as_business_error=system == "jst")
     for nth in range(1, 30):  # every such request, retries included, meets the broken gateway

@@ -46,6 +46,7 @@ def test_audited_sold_online_materials_become_items(config):
         },
     ]
     assert dict(mapped.out_of_scope.rows()) == {"G2002-01": "未审核 / not audited", "G2005-01": "已禁用 / disabled"}
+    assert mapped.notes() == {"未审核 / not audited": 1, "已禁用 / disabled": 1}
     assert dict(mapped.split.held.select("document", "rule_id").rows()) == {
         "G2003-01": "material.name_missing",
         "G2004-01": "material.spec_too_long",
@@ -67,3 +68,12 @@ def test_material_master_keeps_usable_materials_with_batch_flag():
         ("G2003-01", "Pcs", False),
         ("G2004-01", "he", False),
     ]
+
+
+def test_a_material_without_a_state_is_neither_audited_nor_enabled(config):
+    frame = _materials().with_columns(
+        pl.when(pl.col("FNumber") == "A1001-01").then(None).otherwise(pl.col(c)).alias(c)
+        for c in ("FDocumentStatus", "FForbidStatus")
+    )
+    assert dict(map_materials(frame, config).out_of_scope.rows())["A1001-01"] == "未审核 / not audited"
+    assert "A1001-01" not in material_master(frame)["number"].to_list()

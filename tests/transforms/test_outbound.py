@@ -6,7 +6,7 @@ import polars as pl
 
 from tests.transforms.pages import outbound
 from transforms.mappings import SchemeConfig
-from transforms.outbound import map_outbound
+from transforms.outbound import cancelled_after_booking, map_outbound, revoked
 
 
 def _doc(io_id: int, items: list[dict], **fields) -> dict:
@@ -120,3 +120,21 @@ def test_the_booked_statuses_come_from_the_scheme_config(master):
     mapped = map_outbound(outbound(docs), master, SchemeConfig(outbound_booked_statuses=("Confirmed",)))
     assert mapped.bills["bill_no"].to_list() == ["1"]
     assert mapped.out_of_scope.to_dicts() == [{"io_id": "2", "status": "Archive"}]
+
+
+def test_out_of_scope_documents_are_counted_by_status_for_the_report(master, config):
+    docs = [_doc(1, [_line(1, "G2001-01")], status="WaitConfirm"), _doc(2, [_line(1, "G2001-01")], status="Cancelled")]
+    docs.append(_doc(3, [_line(1, "G2001-01")], status="WaitConfirm"))
+    assert map_outbound(outbound(docs), master, config).notes() == {"status WaitConfirm": 2, "status Cancelled": 1}
+
+
+def test_only_revoked_documents_kingdee_already_has_need_a_human():
+    docs = [_doc(1, [_line(1, "G2001-01")], status="Cancelled"), _doc(2, [_line(1, "G2001-01")], status="Delete")]
+    docs.append(_doc(3, [_line(1, "G2001-01")]))
+    found = revoked(outbound(docs))
+    assert sorted(found["io_id"]) == ["1", "2"]
+    attention = cancelled_after_booking(found, {"2", "3"})
+    assert attention["document"].to_list() == ["2"]
+    assert attention["message"][0].startswith("聚水潭出库单已Delete (天猫旗舰店), 但金蝶销售出库单 2 已存在")
+    nothing = cancelled_after_booking(found.clear(), set())
+    assert nothing.schema == pl.Schema({"document": pl.String, "message": pl.String})

@@ -5,7 +5,7 @@ import json
 import polars as pl
 
 from tests.transforms.pages import receipts, refunds
-from transforms.returns import map_returns
+from transforms.returns import map_returns, undated
 
 
 def _refund(as_id: int, items: list[dict], **fields) -> dict:
@@ -98,6 +98,11 @@ def test_only_received_lines_with_returned_quantity_are_booked(master, config):
     assert mapped.out_of_scope.to_dicts() == [
         {"as_id": "3", "status": "Confirmed", "good_status": "BUYER_RETURNED_GOODS"}
     ]
+    assert mapped.notes(refunds(docs)) == {
+        "after-sales with nothing returned (r_qty ≤ 0)": 2,  # 2 and 4; 1 returned a line
+        "lines left out (r_qty ≤ 0)": 3,
+        "after-sales not confirmed and received": 1,
+    }
 
 
 def test_missing_receive_date_comes_from_the_warehouse_receipt(master, config):
@@ -105,6 +110,7 @@ def test_missing_receive_date_comes_from_the_warehouse_receipt(master, config):
         _refund(7, [_line(1, "G2001-01", receive_date=None)]),
         _refund(8, [_line(1, "G2001-01", receive_date=None)]),
     ]
+    assert sorted(undated(refunds([*docs, _refund(9, [_line(1, "G2001-01")]), _refund(10, [])]))) == ["7", "8"]
     received = [{"io_id": 90001, "as_id": 7, "io_date": "2026-11-22 14:00:00", "wms_co_id": 10001}]
     mapped = _map(docs, master, config, received)
     assert json.loads(mapped.bills["model"][0])["FDate"] == "2026-11-22 14:00:00"

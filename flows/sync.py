@@ -1,0 +1,219 @@
+"""The sync template: what every sync does, in the same order, around what it moves.
+
+A SyncSpec names the sync and its transfer (fetch, map, write); run_sync does the rest. It refuses numbers
+that cannot be document numbers, checks the report folder, takes the sync's lock, loads the master data the
+documents are checked against, resolves the window, hands the transfer the held ledger's pending numbers
+(or a replay's) to fetch first, then records the outcomes in the ledger, publishes the report and moves the
+watermark on after a complete incremental run. Outbound and returns move Jushuitan documents into Kingdee
+bills (flows.streaming.KingdeeBills); materials moves Kingdee materials into Jushuitan items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from basics.shanghai import now_shanghai
+from connectors.jushuitan import JushuitanClient, not_whole_numbers, page_ids
+from connectors.kingdee import Filter, KingdeeClient
+from connectors.kingdee.filters import USABLE
+from deploy.blocks import open_clients
+from reporting.reports import SyncReport, check_reports_dir, publish
+from state.ledger import HeldLedger
+from state.run_lock import run_lock
+from state.settings import SyncSettings
+from state.tables import TableError, load_shop_customer_map, load_warehouse_stock_map
+from state.watermarks import RunWindow, advance_watermark, resolve_window
+from transforms.documents import NUMBER_FIELDS, MasterData
+from transforms.materials import MASTER_FIELDS, material_master
+from transforms.outcomes import NUMBERS, needing_attention
+
+# --- documents fetched by number -------------------------------------------------------------
+
+
+class InvalidDocumentNumbers(ValueError):
+    """Numbers given to replay that cannot be document numbers: refused before any request."""
+
+
+def check_documents(sync: str, documents: list[str] | None) -> list[str] | None:
+    """The numbers of a replay as the source system writes them; a value that cannot be one (an io_id or
+    as_id is an integer, so "3000%" is a typo) is refused with every bad value named, nothing fetched."""
+    if not documents:
+        return None
+    key, source = NUMBERS[sync]
+    jushuitan = source == "Jushuitan"
+    if bad := not_whole_numbers(documents) if jushuitan else [d for d in documents if not d.strip()]:
+        rule = "a whole number" if jushuitan else "never blank"
+        raise InvalidDocumentNumbers(
+            f"not a valid {key} ({source}'s {key} is {rule}): {', '.join(map(repr, bad))}; "
+            "nothing was fetched or written"
+        )
+    return [str(int(d)) for d in documents] if jushuitan else documents
+
+
+@dataclass(frozen=True)
+class ByNumber:
+    """What a run fetches by number before its window: a replay's numbers, or the ledger's pending ones.
+
+    Counted apart, so a replay never reads as "held earlier", and the numbers the source system does not
+    know are named (they would otherwise vanish: nothing comes back for them)."""
+
+    sync: str
+    numbers: list[str]
+    replay: bool
+    seen: set[str]  # numbers the source returned (filled while the pages pass, see `noting`)
+    # Pending ledger rows whose number cannot be fetched by id (Jushuitan sent a malformed io_id/as_id): they
+    # stay pending, counted, until their document comes back in a window.
+    unfetchable: int = 0
+
+    @classmethod
+    def of(cls, sync: str, documents: list[str] | None, ledger: HeldLedger) -> ByNumber:
+        if documents:
+            return cls(sync, documents, True, set())
+        pending = ledger.pending(sync)
+        bad = set(not_whole_numbers(pending)) if NUMBERS[sync][1] == "Jushuitan" else set()
+        return cls(sync, [n for n in pending if n not in bad], False, set(), len(bad))
+
+    def noting(self, pages: Iterable[list[dict]]) -> Iterator[list[dict]]:
+        """The pages, unchanged, noting which document numbers came back."""
+        key = NUMBERS[self.sync][0]
+        for page in pages:
+            self.seen.update(page_ids(page, key))
+            yield page
+
+    def not_found(self) -> list[str]:
+        return [number for number in self.numbers if number not in self.seen]
+
+    def notes(self, closed: int) -> dict[str, int]:
+        """`closed`: pending ledger rows the run closed because they no longer came back in scope."""
+        asked = {"replayed": len(self.numbers)} if self.replay else {"held earlier, retried": len(self.numbers)}
+        return {
+            **asked,
+            **({"held earlier, no number to fetch it by": self.unfetchable} if self.unfetchable else {}),
+            "held earlier, no longer in scope": closed,
+            f"not found in {NUMBERS[self.sync][1]}": len(self.not_found()),
+        }
+
+
+# --- master data -----------------------------------------------------------------------------
+
+
+def _unless_a_table_error(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Retry Kingdee's transport errors; a wrong hand-kept table waits for a person, not for 35 s of retries."""
+    try:
+        state.result()
+    except TableError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(
+    name="load-master-data",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_unless_a_table_error,
+)
+def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterData:
+    """Hand-kept tables from disk; materials, customers and stocks as Kingdee has them now."""
+    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
+    materials = kingdee.execute_bill_query(
+        "BD_MATERIAL", list(MASTER_FIELDS), USABLE & in_org, order_by="FNumber ASC", schema=MASTER_FIELDS
+    )
+    customers, stocks = (
+        kingdee.execute_bill_query(form_id, list(NUMBER_FIELDS), USABLE, order_by="FNumber ASC", schema=NUMBER_FIELDS)
+        for form_id in ("BD_Customer", "BD_STOCK")
+    )
+    return MasterData(
+        shops=load_shop_customer_map(settings.shops_table),
+        warehouses=load_warehouse_stock_map(settings.warehouses_table),
+        materials=material_master(materials),
+        customers=customers.select(pl.col("FNumber").alias("number")),
+        stocks=stocks.select(pl.col("FNumber").alias("number")),
+    )
+
+
+# --- the template ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """What a transfer works with, as run_sync resolved it."""
+
+    settings: SyncSettings
+    jst: JushuitanClient
+    kingdee: KingdeeClient
+    master: MasterData | None  # None unless the spec asks for master data
+    window: RunWindow | None  # None: a replay, by number only
+    by_number: ByNumber  # fetched first; the transfer notes which numbers came back
+    dry_run: bool
+    batch_size: int  # bills per BatchSave (the documents syncs)
+
+
+@dataclass(frozen=True)
+class Transferred:
+    """What a transfer leaves for the ledger and the report."""
+
+    outcomes: pl.DataFrame  # transforms.outcomes.OUTCOME_SCHEMA, one row per document
+    held_rows: pl.DataFrame  # transforms.validation.HELD_SCHEMA, one row per (line, reason)
+    warnings: pl.DataFrame
+    notes: dict[str, int]  # out-of-scope counts and other facts
+    attention: pl.DataFrame | None = None  # documents a human must look at: document, message
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """One sync, as the template takes it. `name` keys its lock, watermark, held-ledger rows, report and
+    replay numbers (transforms.outcomes.NUMBERS)."""
+
+    name: str
+    transfer: Callable[[SyncRun], Transferred]  # fetch (by number first, then the window), map, write
+    master_data: bool = True  # check the documents against Kingdee's materials, customers and stocks
+    full_first_run: bool = False  # no watermark yet: load everything, not initial_lookback_days
+
+
+def run_sync(
+    spec: SyncSpec,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    batch_size: int | None,
+    documents: list[str] | None,
+) -> dict:
+    """One run of `spec`, its parameters as the flows take them; returns the report's summary."""
+    settings = SyncSettings()
+    documents = check_documents(spec.name, documents)
+    check_reports_dir(settings)
+    with run_lock(spec.name, settings):
+        ledger = HeldLedger(settings.held_ledger_path)
+        with open_clients() as (jst, kingdee):
+            master = load_master_data(kingdee, settings) if spec.master_data else None
+            window = None if documents else resolve_window(spec.name, since, until, settings, spec.full_first_run)
+            by_number = ByNumber.of(spec.name, documents, ledger)
+            run = SyncRun(settings, jst, kingdee, master, window, by_number, dry_run, batch_size or settings.batch_size)
+            done = spec.transfer(run)
+        closed = 0 if dry_run else ledger.record(spec.name, done.outcomes, by_number.numbers, now_shanghai())
+        report = SyncReport(
+            sync=spec.name,
+            dry_run=dry_run,
+            window=window,
+            outcomes=done.outcomes,
+            held_rows=done.held_rows,
+            warnings=done.warnings,
+            notes={**done.notes, **by_number.notes(closed)},
+            not_found=by_number.not_found(),
+            attention=needing_attention(done.attention, done.outcomes),
+        )
+        publish(report, settings)
+        if window and window.incremental and not dry_run:
+            advance_watermark(spec.name, window)
+        return report.summary()
