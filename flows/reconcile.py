@@ -96,8 +96,7 @@ def jushuitan_returns(
         good_status=returns.RECEIVED_GOOD_STATUS,
     )
     lines = refund_lines(_decoded(pages, REFUND_PAGE))
-    undated = lines.filter(pl.col("received_time").is_null() & pl.col("sku_id").is_not_null())
-    undated_ids = undated["as_id"].drop_nulls().unique().to_list()
+    undated_ids = returns.undated(lines)
     stock_in = received_dates(_decoded(jst.received_by_ids(as_ids=undated_ids) if undated_ids else (), RECEIVED_PAGE))
     mapping = returns.map_returns(lines, stock_in, master, scheme)
     taken = pl.concat([mapping.bills["bill_no"], mapping.split.held_documents])
