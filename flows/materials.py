@@ -85,7 +85,7 @@ def sync_materials(
     documents = check_documents(SYNC, documents)
     check_reports_dir(settings)
     with run_lock(SYNC, settings):
-        ledger = HeldLedger(settings.held_ledger_path)
+        ledger = HeldLedger(settings)
         with open_clients() as (jst, kingdee):
             window = None if documents else resolve_window(SYNC, since, until, settings, full_first_run=True)
             by_number = ByNumber.of(SYNC, documents, ledger)

@@ -90,7 +90,7 @@ def sync_returns(
     documents = check_documents(SYNC, documents)
     check_reports_dir(settings)
     with run_lock(SYNC, settings):
-        ledger = HeldLedger(settings.held_ledger_path)
+        ledger = HeldLedger(settings)
         with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings)
             window = None if documents else resolve_window(SYNC, since, until, settings)
