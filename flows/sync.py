@@ -194,7 +194,7 @@ def run_sync(
     documents = check_documents(spec.name, documents)
     check_reports_dir(settings)
     with run_lock(spec.name, settings):
-        ledger = HeldLedger(settings.held_ledger_path)
+        ledger = HeldLedger(settings)
         with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings) if spec.master_data else None
             window = None if documents else resolve_window(spec.name, since, until, settings, spec.full_first_run)

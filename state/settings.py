@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from transforms.mappings import SchemeConfig
@@ -19,6 +19,9 @@ class SyncSettings(BaseSettings):
     shops_table: Path = Path("config/shops.csv")
     warehouses_table: Path = Path("config/warehouses.csv")
     state_dir: Path = Path(".state")
+    # The state database (state/database.py): unset, a SQLite file under state_dir; in production PostgreSQL,
+    # postgresql+psycopg://user:password@host:5432/database. Secret, as it may carry the password.
+    database_url: SecretStr | None = None
     reports_dir: Path = Path("reports")
     # Every incremental run re-reads this much before its watermark, so documents modified late
     # (or committed late on the Jushuitan side) are not missed; idempotent writes make it harmless.
@@ -71,6 +74,7 @@ class SyncSettings(BaseSettings):
 
     @property
     def held_ledger_path(self) -> Path:
+        """Where the held ledger was kept before the state database: imported from there once."""
         return self.state_dir / "held.sqlite"
 
     @property

@@ -11,6 +11,7 @@ from flows.outbound import sync_outbound
 from state.ledger import HeldLedger, LedgerCorrupt
 from state.settings import SyncSettings
 from tests.flows.oracle import ROOT, Scheme
+from tests.state.postgres import postgres, state_database  # noqa: F401  fixtures for pytest
 
 UNMAPPED_SHOP = 10090
 
@@ -20,6 +21,7 @@ def _incremental(monkeypatch) -> None:
     monkeypatch.setenv("SYNC_SAFETY_LAG_MINUTES", "0")
 
 
+@pytest.mark.usefixtures("state_database")  # on SQLite and on PostgreSQL
 def test_unmapped_shop_is_held_then_written_exactly_once_after_the_table_is_fixed(sandbox, monkeypatch, tmp_path):
     _incremental(monkeypatch)
     shops = tmp_path / "shops.csv"
@@ -39,7 +41,7 @@ def test_unmapped_shop_is_held_then_written_exactly_once_after_the_table_is_fixe
     assert not unmapped & set(sandbox.bills("SAL_OUTSTOCK"))
     held = pl.read_csv(next(sandbox.reports.iterdir()) / "held.csv", infer_schema=False)
     assert set(held.filter(pl.col("rule_id") == "shop.unmapped")["document"]) >= unmapped
-    ledger = HeldLedger(SyncSettings().held_ledger_path)
+    ledger = HeldLedger(SyncSettings())
     assert unmapped <= set(ledger.pending("outbound"))
 
     # The analyst maps the shop to an existing Kingdee customer; nobody touches a watermark.

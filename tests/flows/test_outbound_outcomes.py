@@ -36,7 +36,7 @@ def test_a_rejected_bill_is_recorded_and_the_rest_of_its_batch_is_kept(sandbox):
     documents = pl.read_csv(folder / "documents.csv", infer_schema=False)
     failed = documents.filter(pl.col("outcome") == "failed").row(0, named=True)
     assert failed["document"] == rejected and "模拟业务校验失败" in failed["message"]
-    assert rejected in HeldLedger(SyncSettings().held_ledger_path).pending("outbound")
+    assert rejected in HeldLedger(SyncSettings()).pending("outbound")
 
     _save_faults(sandbox, fail_bill_numbers=[])
     again = sync_outbound(**_window(sandbox.world))

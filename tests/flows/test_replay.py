@@ -45,7 +45,7 @@ def test_replay_of_unknown_numbers_names_them_as_not_found_and_exits_3(sandbox):
     assert json.loads((folder / "summary.json").read_text(encoding="utf-8"))["not_found"] == UNKNOWN_IO_IDS
     assert "99999991" in (folder / "summary.md").read_text(encoding="utf-8")
     # Nothing was ever held: the ledger has no row for the unknown numbers.
-    assert HeldLedger(SyncSettings().held_ledger_path).documents("outbound").is_empty()
+    assert HeldLedger(SyncSettings()).documents("outbound").is_empty()
 
 
 def test_sync_with_document_option_exits_3_when_a_number_is_not_found(sandbox):
@@ -83,7 +83,7 @@ def test_materials_replay_names_unknown_numbers_and_not_unusable_ones(sandbox):
 
 
 def test_a_replay_does_not_close_or_count_ledger_rows_it_never_held(tmp_path):
-    ledger = HeldLedger(tmp_path / "held.sqlite")
+    ledger = HeldLedger(SyncSettings(state_dir=tmp_path))
     now = datetime(2026, 11, 20, 10, 0)
     rows = pl.DataFrame(
         {
@@ -109,7 +109,7 @@ def test_a_replay_does_not_close_or_count_ledger_rows_it_never_held(tmp_path):
 def test_a_held_document_with_a_malformed_number_stays_pending_and_does_not_break_the_next_run(sandbox):
     from flows.outbound import sync_outbound
 
-    ledger = HeldLedger(SyncSettings().held_ledger_path)
+    ledger = HeldLedger(SyncSettings())
     row = {
         "shop_id": "1",
         "shop_name": "s",

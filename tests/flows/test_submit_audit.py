@@ -65,14 +65,14 @@ def test_refused_submit_and_audit_are_reported_per_bill_counted_and_retried(sand
     column = sheet[0].index("提交/审核 follow_up")
     shown = {row[0]: row[column] for row in sheet[1:]}
     assert (shown[refused_submit], shown[refused_audit]) == ("submit_failed", "audit_failed")
-    pending = HeldLedger(SyncSettings().held_ledger_path).pending("outbound")
+    pending = HeldLedger(SyncSettings()).pending("outbound")
     assert {refused_submit, refused_audit} <= set(pending)
 
     _save_faults(sandbox, fail_submit_numbers=[], fail_audit_numbers=[])
     again = sync_outbound(**_window(sandbox.world))
     assert again["skipped_existing"] == len(expected) and again["audited"] == 2
     assert set(_statuses(sandbox).values()) == {"C"}
-    assert not {refused_submit, refused_audit} & set(HeldLedger(SyncSettings().held_ledger_path).pending("outbound"))
+    assert not {refused_submit, refused_audit} & set(HeldLedger(SyncSettings()).pending("outbound"))
 
 
 def test_audit_pre_answers_the_stock_check(sandbox, follow_up):

@@ -24,6 +24,7 @@ from prefect.variables import Variable
 from flows.outbound import sync_outbound
 from sandbox.data import SHANGHAI, jst_time
 from state.ledger import HeldLedger
+from state.settings import SyncSettings
 from state.watermarks import watermark_name
 from tests.reliability.oracle import OUTBOUND_FORM, BillOracle, Verdict, compare
 from tests.reliability.stage import OUTBOUND_QUERY, Stage, environment, open_stage, start_child
@@ -273,7 +274,7 @@ def check(stage: Stage, name: str, last_summary: dict | None, failed_runs: list[
     )
     problems = []
     held = oracle.outbound_held()
-    pending = set(HeldLedger(stage.state / "held.sqlite").pending("outbound"))
+    pending = set(HeldLedger(SyncSettings(state_dir=stage.state)).pending("outbound"))
     if pending != held:
         problems.append(f"ledger pending: missing {sorted(held - pending)[:5]}, extra {sorted(pending - held)[:5]}")
     reported = reported_held(stage.reports)

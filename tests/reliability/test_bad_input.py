@@ -288,6 +288,6 @@ def _check(bench: Bench, kind: Kind, window: dict, controls: list[Doc], bad: lis
     if isinstance(number, int | str) and str(number):
         assert str(number) not in bills  # nothing written half
         assert reason["document"] == str(number)
-        assert str(number) in HeldLedger(SyncSettings().held_ledger_path).pending("outbound")
+        assert str(number) in HeldLedger(SyncSettings()).pending("outbound")
     else:
         assert not reason["document"] and not held_document["document"]
