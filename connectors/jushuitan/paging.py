@@ -159,7 +159,7 @@ def read_list_answer(body: bytes, id_key: str) -> dict[str, Any] | None:
 
     None when it is anything else — an error code, rows not under `datas`, a value that is not text or a
     number (an object where the id belongs, NaN as a bare word), not JSON at all: the caller decodes it
-    whole, as before.
+    whole with json.loads.
     """
     try:
         answer = pl.read_json(io.BytesIO(body), schema=_list_answer(id_key))
