@@ -46,6 +46,13 @@ def md_text(value: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", "" if value is None else str(value)))
 
 
+def md_bullets(rows: pl.DataFrame, limit: int, line: Callable[[dict], str]) -> str:
+    """The first `limit` rows as markdown bullets (`line` renders one row), and how many more the report
+    files hold, so an artifact never cuts a list without saying so."""
+    text = "".join(f"- {line(row)}\n" for row in rows.head(limit).to_dicts())
+    return text + (f"- … {rows.height - limit} more in the report files\n" if rows.height > limit else "")
+
+
 class ReportsNotWritable(RuntimeError):
     """The reports location cannot take a report: found before the run writes anything anywhere else."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 from prefect.artifacts import create_markdown_artifact
 
-from reporting.files import ReportSheet, md_text, write_report
+from reporting.files import ReportSheet, md_bullets, md_text, write_report
 from reporting.reports import report_dir
 from transforms.reconcile import CLASS_LABELS, CLASSES, MATCHED, Reconciliation
 
@@ -97,13 +97,14 @@ def markdown(results: list[Reconciliation], since: datetime, until: datetime, fo
     )
     if not attention.is_empty():
         text += f"\n## 需处理 Needs attention ({attention.height})\n\n"
-        for row in attention.head(ATTENTION_ROWS).to_dicts():
-            text += (
-                f"- {row['form']} {md_text(row['document'])} ({md_text(row['shop_name'])}): **{row['result_zh']}** "
-                f"{md_text(row['reason'])}\n"
-            )
-        if attention.height > ATTENTION_ROWS:
-            text += f"- … {attention.height - ATTENTION_ROWS} more in the report files\n"
+        text += md_bullets(
+            attention,
+            ATTENTION_ROWS,
+            lambda row: (
+                f"{row['form']} {md_text(row['document'])} ({md_text(row['shop_name'])}): "
+                f"**{row['result_zh']}** {md_text(row['reason'])}"
+            ),
+        )
     text += f"\nFull report: `{folder / 'report.xlsx'}`, `{folder / 'report.html'}`\n"
     return text
 

@@ -17,7 +17,7 @@ from prefect.context import FlowRunContext
 from prefect.events import emit_event
 
 from basics.shanghai import SHANGHAI, now_shanghai
-from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_text, write_report
+from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_bullets, md_text, write_report
 from state.settings import SyncSettings
 from state.watermarks import RunWindow
 from transforms.outcomes import (
@@ -176,9 +176,7 @@ class SyncReport:
             )
         if self.attention is not None and not self.attention.is_empty():
             head += f"\n## Needs attention ({self.attention.height})\n\n"
-            head += "".join(
-                f"- {md_text(r['document'])}: {md_text(r['message'])}\n" for r in self.attention.head(50).to_dicts()
-            )
+            head += md_bullets(self.attention, 50, lambda r: f"{md_text(r['document'])}: {md_text(r['message'])}")
         if folder:
             workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME
             head += (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect.artifacts import create_markdown_artifact
 
-from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_text, write_report
+from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_bullets, md_text, write_report
 from reporting.reports import report_dir
 from state.settings import SyncSettings
 from transforms.worklist import Worklist
@@ -112,13 +112,14 @@ def markdown(worklist: Worklist, start: datetime, end: datetime, folder: Path) -
         if frame.is_empty():
             continue
         text += f"\n## {title} ({frame.height})\n\n"
-        for row in frame.head(ARTIFACT_ROWS).to_dicts():
-            text += (
-                f"- {md_text(row[key])} {md_text(row[label])}: 暂缓 {row['held_documents']} 单 held — "
-                f"{md_text(row['hint'])}\n"
-            )
-        if frame.height > ARTIFACT_ROWS:
-            text += f"- … {frame.height - ARTIFACT_ROWS} more in the report files\n"
+        text += md_bullets(
+            frame,
+            ARTIFACT_ROWS,
+            lambda row, key=key, label=label: (
+                f"{md_text(row[key])} {md_text(row[label])}: "
+                f"暂缓 {row['held_documents']} 单 held — {md_text(row['hint'])}"
+            ),
+        )
     workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME
     text += (
         f"\n## 报告文件 Report files\n\n- Excel: [{workbook}]({workbook.resolve().as_uri()})\n"
