@@ -140,9 +140,10 @@ def export_tables(settings: SyncSettings, folder: Path) -> list[Path]:
     file to edit and import back."""
     folder.mkdir(parents=True, exist_ok=True)
     engine = connect(settings)
-    paths = [folder / f"{table.name}.csv" for table in TABLES.values()]
-    for table, path in zip(TABLES.values(), paths, strict=True):
-        current(engine, table, settings).write_csv(path)
+    paths = []
+    for table in TABLES.values():
+        paths.append(folder / f"{table.name}.csv")
+        current(engine, table, settings).write_csv(paths[-1])
     return paths
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from basics.shanghai import now_shanghai
 from cli import app
+from state import database
 from state.database import connect
 from state.settings import SyncSettings
 from state.tables import SHOPS, WAREHOUSES, apply_table, hand_kept_tables
@@ -117,3 +118,19 @@ def test_an_import_with_one_bad_row_applies_nothing_and_names_the_row(seeded, tm
     assert re.search(re.escape(f"{bad}: row 5, column customer_number: empty") + ".*Nothing was applied", output)
     assert_frame_equal(hand_kept_tables(seeded)[0], shops)
     assert len(history(seeded)) == shops.height
+
+
+def test_a_store_of_the_version_before_the_tables_gains_them_and_keeps_its_ledger(seeded, monkeypatch):
+    with monkeypatch.context() as older:
+        older.setattr(database, "MIGRATIONS", database.MIGRATIONS[:1])  # the schema of the ledger alone
+        with connect(seeded).begin() as db:
+            db.execute(
+                text(
+                    "INSERT INTO held_documents (sync, document, status, first_seen, last_seen)"
+                    " VALUES ('outbound', '1001', 'held', 't0', 't0')"
+                )
+            )
+
+    assert hand_kept_tables(seeded)[0].height == 4
+    with connect(seeded).connect() as db:
+        assert db.execute(text("SELECT document, status FROM held_documents")).all() == [("1001", "held")]
