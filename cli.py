@@ -37,9 +37,14 @@ blocks_app = typer.Typer(help="Credentials as Prefect blocks, for deployments.",
 alerts_app = typer.Typer(
     help="Alerts as Prefect automations (failed runs, held documents over a threshold).", no_args_is_help=True
 )
+mappings_app = typer.Typer(
+    help="The hand-kept tables (shop ↔ customer, warehouse ↔ stock) in the state database, as CSV files.",
+    no_args_is_help=True,
+)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(mappings_app, name="mappings")
 
 
 class Sync(StrEnum):
@@ -264,6 +269,45 @@ def alerts_register(
 
     for name, automation_id in register_alerts(notify).items():
         typer.echo(f"automation {name}: {automation_id}")
+
+
+class Table(StrEnum):
+    shops = "shops"
+    warehouses = "warehouses"
+
+
+@mappings_app.command("export")
+def mappings_export(
+    out: Annotated[Path, typer.Option(help="Folder for shops.csv and warehouses.csv (created if missing)")],
+) -> None:
+    """Write both tables as the state database holds them, with config/*.csv's columns: files to edit and import."""
+    from state.settings import SyncSettings
+    from state.tables import export_tables
+
+    for path in export_tables(SyncSettings(), out):
+        typer.echo(f"wrote {path}")
+
+
+@mappings_app.command("import")
+def mappings_import(
+    file: Annotated[Path, typer.Argument(help="A CSV file with the table's columns (as `mappings export` writes)")],
+    table: Annotated[Table, typer.Option(help="The table the file replaces")],
+    who: Annotated[str | None, typer.Option(help="Who made the change, kept with each row (default: $USER)")] = None,
+) -> None:
+    """Make a table exactly the file's rows, each change kept with who and when. The file is checked as the
+    seed files are, every problem named by row and column: one bad row and nothing is applied."""
+    from basics.shanghai import now_shanghai
+    from state.settings import SyncSettings
+    from state.tables import TABLES, TableError, apply_table, current_user
+
+    kept = TABLES[table.value]
+    try:
+        rows = kept.read_csv(file)
+    except TableError as bad:
+        typer.echo(f"Error: {bad}. Nothing was applied.", err=True)
+        raise typer.Exit(1) from None
+    applied = apply_table(SyncSettings(), kept, rows, who or current_user(), str(file.resolve()), now_shanghai())
+    typer.echo(f"{table.value}: " + ", ".join(f"{count} {change}" for change, count in applied.items()))
 
 
 @app.command("serve")

@@ -3,9 +3,10 @@
 A SyncSpec names the sync and its transfer (fetch, map, write); run_sync does the rest. It refuses numbers
 that cannot be document numbers, checks the report folder, takes the sync's lock, loads the master data the
 documents are checked against, resolves the window, hands the transfer the held ledger's pending numbers
-(or a replay's) to fetch first, then records the outcomes in the ledger, publishes the report and moves the
-watermark on after a complete incremental run. Outbound and returns move Jushuitan documents into Kingdee
-bills (flows.streaming.KingdeeBills); materials moves Kingdee materials into Jushuitan items.
+(or a replay's) to fetch first, then records the outcomes in the ledger, publishes the report, records the
+run (state/runs.py) and moves the watermark on after a complete incremental run. Outbound and returns move
+Jushuitan documents into Kingdee bills (flows.streaming.KingdeeBills); materials moves Kingdee materials
+into Jushuitan items.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import uuid4
 
 import polars as pl
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.runtime import flow_run
 from prefect.states import State
 
 from basics.shanghai import now_shanghai
@@ -28,8 +31,9 @@ from deploy.blocks import open_clients
 from reporting.reports import SyncReport, check_reports_dir, publish
 from state.ledger import HeldLedger
 from state.run_lock import run_lock
+from state.runs import RunRecord, record_run
 from state.settings import SyncSettings
-from state.tables import TableError, load_shop_customer_map, load_warehouse_stock_map
+from state.tables import TableError, hand_kept_tables
 from state.watermarks import RunWindow, advance_watermark, resolve_window
 from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.materials import MASTER_FIELDS, material_master
@@ -124,7 +128,8 @@ def _unless_a_table_error(task: Task, task_run: TaskRun, state: State) -> bool:
     retry_condition_fn=_unless_a_table_error,
 )
 def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterData:
-    """Hand-kept tables from disk; materials, customers and stocks as Kingdee has them now."""
+    """The hand-kept tables as the state database holds them; materials, customers and stocks as Kingdee has
+    them now."""
     in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
     materials = kingdee.execute_bill_query(
         "BD_MATERIAL", list(MASTER_FIELDS), USABLE & in_org, order_by="FNumber ASC", schema=MASTER_FIELDS
@@ -133,9 +138,10 @@ def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterDa
         kingdee.execute_bill_query(form_id, list(NUMBER_FIELDS), USABLE, order_by="FNumber ASC", schema=NUMBER_FIELDS)
         for form_id in ("BD_Customer", "BD_STOCK")
     )
+    shops, warehouses = hand_kept_tables(settings)
     return MasterData(
-        shops=load_shop_customer_map(settings.shops_table),
-        warehouses=load_warehouse_stock_map(settings.warehouses_table),
+        shops=shops,
+        warehouses=warehouses,
         materials=material_master(materials),
         customers=customers.select(pl.col("FNumber").alias("number")),
         stocks=stocks.select(pl.col("FNumber").alias("number")),
@@ -190,6 +196,7 @@ def run_sync(
     documents: list[str] | None,
 ) -> dict:
     """One run of `spec`, its parameters as the flows take them; returns the report's summary."""
+    started = now_shanghai()
     settings = SyncSettings()
     documents = check_documents(spec.name, documents)
     check_reports_dir(settings)
@@ -213,7 +220,19 @@ def run_sync(
             not_found=by_number.not_found(),
             attention=needing_attention(done.attention, done.outcomes),
         )
-        publish(report, settings)
+        folder = publish(report, settings)
+        record = RunRecord(
+            run_id=str(flow_run.id or uuid4()),
+            sync=spec.name,
+            window_start=window.start if window else None,
+            window_end=window.end if window else None,
+            dry_run=dry_run,
+            counts=report.counts(),
+            report_dir=str(folder.resolve()),
+            started=started,
+            finished=now_shanghai(),
+        )
+        record_run(settings, record)
         if window and window.incremental and not dry_run:
             advance_watermark(spec.name, window)
         return report.summary()

@@ -42,6 +42,70 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (  # 2: the hand-kept tables (state/tables.py): the rows runs map with, and every change to them
+        """
+        CREATE TABLE shops (
+            shop_id BIGINT PRIMARY KEY,
+            shop_name TEXT NOT NULL,
+            customer_number TEXT NOT NULL,
+            customer_name TEXT,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE shops_history (
+            change TEXT NOT NULL,
+            shop_id BIGINT NOT NULL,
+            shop_name TEXT NOT NULL,
+            customer_number TEXT NOT NULL,
+            customer_name TEXT,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX shops_history_by_shop ON shops_history (shop_id, changed_at)",
+        """
+        CREATE TABLE warehouses (
+            wms_co_id BIGINT PRIMARY KEY,
+            warehouse_name TEXT NOT NULL,
+            stock_number TEXT NOT NULL,
+            stock_name TEXT,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE warehouses_history (
+            change TEXT NOT NULL,
+            wms_co_id BIGINT NOT NULL,
+            warehouse_name TEXT NOT NULL,
+            stock_number TEXT NOT NULL,
+            stock_name TEXT,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX warehouses_history_by_warehouse ON warehouses_history (wms_co_id, changed_at)",
+    ),
+    (  # 3: one row per sync run (state/runs.py)
+        """
+        CREATE TABLE sync_runs (
+            run_id TEXT PRIMARY KEY,
+            sync TEXT NOT NULL,
+            window_start TEXT,
+            window_end TEXT,
+            dry_run BOOLEAN NOT NULL,
+            counts TEXT NOT NULL,
+            report_dir TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX sync_runs_by_sync ON sync_runs (sync, finished)",
+    ),
 )
 
 # psycopg 3 is the one PostgreSQL driver installed (pyproject.toml).
@@ -127,8 +191,7 @@ def migrate(connection: Connection) -> None:
     """Bring the schema up to the last step. Workers starting together take turns (an advisory lock on
     PostgreSQL, the write lock on SQLite), so each step runs once."""
     with connection.begin():
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("schema")})
+        take_turns(connection, "schema")
         connection.execute(
             text("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         )
@@ -145,6 +208,13 @@ def migrate(connection: Connection) -> None:
                 text("INSERT INTO schema_migrations (version, applied_at) VALUES (:version, :at)"),
                 {"version": version, "at": datetime.now(UTC).isoformat()},
             )
+
+
+def take_turns(connection: Connection, name: str) -> None:
+    """Wait for every other writer of `name` until this transaction ends: a PostgreSQL advisory lock (on
+    SQLite every transaction already takes the write lock at its start)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
 
 
 def lock_key(name: str) -> int:

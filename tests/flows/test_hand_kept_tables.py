@@ -36,7 +36,7 @@ def test_a_wrong_shops_table_fails_the_sync_once_with_file_row_and_column(sandbo
         encoding="utf-8",
     )
     monkeypatch.setenv("SYNC_SHOPS_TABLE", str(shops))
-    loads = _count_calls(monkeypatch, "load_shop_customer_map")
+    loads = _count_calls(monkeypatch, "hand_kept_tables")
 
     with pytest.raises(TableError, match=re.escape(f"{shops}: row 3, column shop_id")):
         sync_outbound()

@@ -44,9 +44,11 @@ def test_unmapped_shop_is_held_then_written_exactly_once_after_the_table_is_fixe
     ledger = HeldLedger(SyncSettings())
     assert unmapped <= set(ledger.pending("outbound"))
 
-    # The analyst maps the shop to an existing Kingdee customer; nobody touches a watermark.
+    # The analyst maps the shop to an existing Kingdee customer in the shared table; nobody touches a watermark.
     with shops.open("a", encoding="utf-8") as f:
         f.write(f"{UNMAPPED_SHOP},小红书店,CUST005,线下批发客户\n")
+    imported = CliRunner().invoke(app, ["mappings", "import", str(shops), "--table", "shops", "--who", "analyst"])
+    assert imported.exit_code == 0, imported.output
     second = sync_outbound()
     bills = sandbox.bills("SAL_OUTSTOCK")
     assert unmapped <= set(bills)

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from state.tables import load_shop_customer_map, load_warehouse_stock_map
+from state.tables import SHOPS, WAREHOUSES
 from tests.transforms.pages import page
 from transforms import frames
 from transforms.documents import MATERIAL_MASTER_SCHEMA, NUMBER_FIELDS, MasterData
@@ -195,8 +195,8 @@ def test_check_mappings_builders_over_an_empty_or_all_null_answer(kind):
 @pytest.mark.parametrize(
     ("loader", "header", "row", "expected"),
     [
-        (load_shop_customer_map, "shop_id,shop_name,customer_number,customer_name", "10086,天猫旗舰店,CUST001,", 10086),
-        (load_warehouse_stock_map, "wms_co_id,warehouse_name,stock_number,stock_name", "10001,上海主仓,CK001,", 10001),
+        (SHOPS.read_csv, "shop_id,shop_name,customer_number,customer_name", "10086,天猫旗舰店,CUST001,", 10086),
+        (WAREHOUSES.read_csv, "wms_co_id,warehouse_name,stock_number,stock_name", "10001,上海主仓,CK001,", 10001),
     ],
 )
 def test_hand_kept_tables_header_only_or_with_the_optional_name_empty(tmp_path: Path, loader, header, row, expected):

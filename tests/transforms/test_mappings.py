@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from state.tables import TableError, load_shop_customer_map, load_warehouse_stock_map
+from state.tables import SHOPS, WAREHOUSES, TableError
 from tests.transforms.pages import outbound
 from transforms.documents import MasterData
 from transforms.mappings import (
@@ -165,30 +165,30 @@ def _problem(path: Path, row: int, column: str) -> str:
 
 def test_a_stray_space_after_a_value_or_a_header_name_is_ignored(tmp_path):
     path = _table(tmp_path, "shop_id ,shop_name, customer_number ,customer_name", "10086 ,天猫旗舰店 ,CUST001, 天猫")
-    assert load_shop_customer_map(path).to_dicts() == [
+    assert SHOPS.read_csv(path).to_dicts() == [
         {"shop_id": 10086, "shop_name": "天猫旗舰店", "customer_number": "CUST001", "customer_name": "天猫"}
     ]
     warehouses = tmp_path / "warehouses.csv"
     warehouses.write_text(
         "wms_co_id, warehouse_name,stock_number,stock_name\n 10001,上海主仓,CK001 ,\n", encoding="utf-8"
     )
-    assert load_warehouse_stock_map(warehouses).row(0) == (10001, "上海主仓", "CK001", None)
+    assert WAREHOUSES.read_csv(warehouses).row(0) == (10001, "上海主仓", "CK001", None)
 
 
 def test_a_shop_id_that_is_not_a_whole_number_names_file_row_and_column(tmp_path):
     path = _table(tmp_path, SHOPS_HEADER, "10086,天猫旗舰店,CUST001,", "1O087,京东自营店,CUST002,")
     with pytest.raises(TableError, match=_problem(path, 3, "shop_id") + ".*1O087") as raised:
-        load_shop_customer_map(path)
+        SHOPS.read_csv(path)
     assert "the header is row 1" in str(raised.value)
 
 
 def test_what_the_tables_already_checked_is_still_checked_with_the_row(tmp_path):
     duplicated = _table(tmp_path, SHOPS_HEADER, "10086,天猫旗舰店,CUST001,", "10086,京东自营店,CUST002,")
     with pytest.raises(TableError, match=_problem(duplicated, 3, "shop_id") + ": .10086. is on another row too"):
-        load_shop_customer_map(duplicated)
+        SHOPS.read_csv(duplicated)
     blank = _table(tmp_path, SHOPS_HEADER, "10086,天猫旗舰店,CUST001,", "10087,京东自营店,  ,")
     with pytest.raises(TableError, match=_problem(blank, 3, "customer_number") + ": empty"):
-        load_shop_customer_map(blank)
+        SHOPS.read_csv(blank)
     missing = _table(tmp_path, "shop_id,shop_name,customer_name", "10086,天猫旗舰店,")
     with pytest.raises(TableError, match=re.escape(f"{missing}: column customer_number is missing")):
-        load_shop_customer_map(missing)
+        SHOPS.read_csv(missing)
