@@ -1,4 +1,4 @@
-"""The mapping worklist flow: what the hand-kept tables (config/shops.csv, config/warehouses.csv) and
+"""The mapping worklist flow: what the hand-kept tables (shops, warehouses; seeded from config/*.csv) and
 Kingdee's materials are missing, for the analysts who maintain them (SCHEME.md §1–2). The tasks read
 Jushuitan's master lists and the period's documents and where the tables' numbers stand in Kingdee;
 transforms/worklist.py makes the lists, reporting/worklist.py the report. Reads both systems, writes neither.

@@ -81,8 +81,8 @@ def overview(worklist: Worklist, start: datetime, end: datetime, settings: SyncS
     counts = worklist.counts()
     return {
         "期间 period": period_text(start, end),
-        "店铺映射表 shops table": str(settings.shops_table),
-        "仓库映射表 warehouses table": str(settings.warehouses_table),
+        "店铺表种子文件 shops table seed (read once)": str(settings.shops_table),
+        "仓库表种子文件 warehouses table seed (read once)": str(settings.warehouses_table),
         "未映射店铺 unmapped_shops": counts["unmapped_shops"],
         "未映射仓库 unmapped_warehouses": counts["unmapped_warehouses"],
         "映射表问题行 table_problems": counts["table_problems"],

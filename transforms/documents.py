@@ -16,8 +16,8 @@ from transforms.validation import Rule, payload_schema
 class MasterData:
     """Everything a line is checked and mapped against.
 
-    shops: shop_id → customer_number (config/shops.csv); warehouses: wms_co_id → stock_number
-    (config/warehouses.csv); materials: number, base_unit, batch_managed (Kingdee, usable);
+    shops: shop_id → customer_number (the shops table); warehouses: wms_co_id → stock_number
+    (the warehouses table); materials: number, base_unit, batch_managed (Kingdee, usable);
     customers / stocks: the numbers Kingdee knows (column `number`).
     """
 
@@ -114,13 +114,13 @@ def line_rules(
             label_zh="店铺未映射金蝶客户",
             label_en="shop not mapped to a Kingdee customer",
             message=pl.format(
-                "店铺 {} (shop_id {}) 未在 config/shops.csv 中映射到金蝶客户 / shop {} (shop_id {}) has no row in config/shops.csv",
+                "店铺 {} (shop_id {}) 未在店铺表 (shops) 中映射到金蝶客户 / shop {} (shop_id {}) has no row in the shops table",
                 _quoted("shop_name"),
                 pl.col("shop_id").fill_null("(空)"),
                 _quoted("shop_name"),
                 pl.col("shop_id").fill_null("(空)"),
             ),
-            hint="在 config/shops.csv 中添加一行, 映射到金蝶客户编码 (BD_Customer) / add a row mapping it to a BD_Customer number",
+            hint="在店铺表中添加一行, 映射到金蝶客户编码 (BD_Customer): jst-kingdee mappings export 导出, 改好后 mappings import --table shops / add a row mapping it to a BD_Customer number (mappings export, then mappings import)",
         ),
         Rule(
             id="customer.unknown",
@@ -130,12 +130,12 @@ def line_rules(
             label_zh="映射的客户在金蝶中不存在或未审核",
             label_en="mapped customer missing (or not audited) in Kingdee",
             message=pl.format(
-                "config/shops.csv 把 shop_id {} 映射到客户 {}, 金蝶中不存在该客户或未审核/已禁用 / customer {} is not a usable Kingdee customer",
+                "店铺表 (shops) 把 shop_id {} 映射到客户 {}, 金蝶中不存在该客户或未审核/已禁用 / customer {} is not a usable Kingdee customer",
                 pl.col("shop_id"),
                 _quoted("customer_number"),
                 _quoted("customer_number"),
             ),
-            hint="在金蝶中新建并审核该客户, 或改正 config/shops.csv / create and audit the customer in Kingdee, or fix the table",
+            hint="在金蝶中新建并审核该客户, 或改正店铺表 (mappings import --table shops) / create and audit the customer in Kingdee, or fix the table",
         ),
         Rule(
             id="warehouse.unmapped",
@@ -145,11 +145,11 @@ def line_rules(
             label_zh="仓库未映射金蝶仓库",
             label_en="warehouse not mapped to a Kingdee stock",
             message=pl.format(
-                "聚水潭仓库 wms_co_id {} 未在 config/warehouses.csv 中映射到金蝶仓库 / warehouse {} has no row in config/warehouses.csv",
+                "聚水潭仓库 wms_co_id {} 未在仓库表 (warehouses) 中映射到金蝶仓库 / warehouse {} has no row in the warehouses table",
                 pl.col("wms_co_id").fill_null("(空)"),
                 pl.col("wms_co_id").fill_null("(空)"),
             ),
-            hint="在 config/warehouses.csv 中添加一行, 映射到金蝶仓库编码 (BD_STOCK) / add a row mapping it to a BD_STOCK number",
+            hint="在仓库表中添加一行, 映射到金蝶仓库编码 (BD_STOCK): jst-kingdee mappings export 导出, 改好后 mappings import --table warehouses / add a row mapping it to a BD_STOCK number (mappings export, then mappings import)",
         ),
         Rule(
             id="stock.unknown",
@@ -159,12 +159,12 @@ def line_rules(
             label_zh="映射的仓库在金蝶中不存在或未审核",
             label_en="mapped stock missing (or not audited) in Kingdee",
             message=pl.format(
-                "config/warehouses.csv 把 wms_co_id {} 映射到仓库 {}, 金蝶中不存在该仓库或未审核/已禁用 / stock {} is not usable in Kingdee",
+                "仓库表 (warehouses) 把 wms_co_id {} 映射到仓库 {}, 金蝶中不存在该仓库或未审核/已禁用 / stock {} is not usable in Kingdee",
                 pl.col("wms_co_id"),
                 _quoted("stock_number"),
                 _quoted("stock_number"),
             ),
-            hint="在金蝶中新建并审核该仓库, 或改正 config/warehouses.csv / create the stock in Kingdee, or fix the table",
+            hint="在金蝶中新建并审核该仓库, 或改正仓库表 (mappings import --table warehouses) / create the stock in Kingdee, or fix the table",
         ),
         Rule(
             id="material.unknown",

@@ -33,7 +33,7 @@ class SchemeConfig:
 
 
 class ShopCustomerTable(pa.DataFrameModel):
-    """config/shops.csv: one Kingdee customer per Jushuitan shop."""
+    """The shops table (seeded from config/shops.csv): one Kingdee customer per Jushuitan shop."""
 
     shop_id: int = pa.Field(unique=True)
     shop_name: str
@@ -42,7 +42,7 @@ class ShopCustomerTable(pa.DataFrameModel):
 
 
 class WarehouseStockTable(pa.DataFrameModel):
-    """config/warehouses.csv: one Kingdee stock per Jushuitan warehouse (分仓)."""
+    """The warehouses table (seeded from config/warehouses.csv): one Kingdee stock per Jushuitan warehouse (分仓)."""
 
     wms_co_id: int = pa.Field(unique=True)
     warehouse_name: str

@@ -121,7 +121,7 @@ def sal_outstock_models(valid: pl.DataFrame, config: SchemeConfig) -> pl.DataFra
             "FDate": kingdee_date("ship_time"),  # 发货日期
             "FSaleOrgId": org,  # 销售组织 = 100
             "FStockOrgId": org,  # 发货组织 = 100
-            "FCustomerID": ref(pl.col("customer_number")),  # 客户, via config/shops.csv
+            "FCustomerID": ref(pl.col("customer_number")),  # 客户, via the shops table
             "FOwnerTypeIdHead": pl.lit(config.owner_type),
             "FOwnerIdHead": org,  # 货主 = 100
             config.tracking_field: pl.col("l_id"),  # 物流单号 = 快递单号
@@ -138,7 +138,7 @@ def sal_outstock_models(valid: pl.DataFrame, config: SchemeConfig) -> pl.DataFra
             "FRealQty": pl.col("quantity"),  # 实发数量
             "FTaxPrice": pl.col("unit_price"),  # 含税单价
             "FIsFree": pl.col("gift"),
-            "FStockID": ref(pl.col("stock_number")),  # 仓库, via config/warehouses.csv
+            "FStockID": ref(pl.col("stock_number")),  # 仓库, via the warehouses table
             "FLot": pl.when(pl.col("batch_managed")).then(ref(pl.lit(config.outbound_lot))),
             "FOwnerTypeID": pl.lit(config.owner_type),
             "FOwnerID": org,

@@ -151,7 +151,7 @@ def kingdee_documents(rows: pl.DataFrame, shops: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             pl.coalesce(
                 "shop_name",
-                pl.format("(客户 {} 不在 config/shops.csv 中)", pl.col("customer_number").fill_null("(空)")),
+                pl.format("(客户 {} 不在店铺表中)", pl.col("customer_number").fill_null("(空)")),
             ).alias("shop_name")
         )
         .with_columns(

@@ -187,7 +187,7 @@ def sal_returnstock_models(valid: pl.DataFrame, config: SchemeConfig) -> pl.Data
             "FDate": kingdee_date("return_time"),  # 入库日期
             "FSaleOrgId": org,  # 销售组织 = 100
             "FStockOrgId": org,  # 库存组织 = 100
-            "FRetcustId": ref(pl.col("customer_number")),  # 退货客户, via config/shops.csv
+            "FRetcustId": ref(pl.col("customer_number")),  # 退货客户, via the shops table
             "FOwnerTypeIdHead": pl.lit(config.owner_type),
             "FOwnerIdHead": org,  # 货主 = 100
             "FHeadNote": pl.format("{}{}", pl.lit(config.note_prefix), pl.col("so_id").fill_null("")),
@@ -205,7 +205,7 @@ def sal_returnstock_models(valid: pl.DataFrame, config: SchemeConfig) -> pl.Data
             "FMustQty": pl.col("requested_quantity"),
             "FTaxPrice": pl.col("unit_price"),  # 含税单价
             "FIsFree": pl.col("gift"),
-            "FStockId": ref(pl.col("stock_number")),  # 仓库, via config/warehouses.csv
+            "FStockId": ref(pl.col("stock_number")),  # 仓库, via the warehouses table
             "FLot": pl.when(pl.col("lot") != "").then(ref(pl.col("lot"))),  # 批号: the i_id A/G rule
             "FOwnerTypeId": pl.lit(config.owner_type),
             "FOwnerId": org,

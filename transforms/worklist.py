@@ -1,6 +1,6 @@
 """The mapping worklist (SCHEME.md §1–2: check the hand-kept tables against both systems and report the
-gaps instead of guessing): shops and warehouses Jushuitan shows with no row in config/shops.csv or
-config/warehouses.csv, table rows pointing at customers or stocks Kingdee cannot use or at shops and
+gaps instead of guessing): shops and warehouses Jushuitan shows with no row in the shops or
+warehouses table, table rows pointing at customers or stocks Kingdee cannot use or at shops and
 warehouses Jushuitan no longer shows, and SKUs on the period's documents that are not a usable Kingdee
 material. Each comes with the documents it holds back in the period, counted by running the syncs' own
 mappings (map_outbound, map_returns) over the period's documents.
@@ -119,14 +119,18 @@ class Target:
 
 
 CUSTOMER = Target(
-    "BD_Customer", "客户", "customer", ", 或在 config/shops.csv 中改正客户编码", ", or correct it in config/shops.csv"
+    "BD_Customer",
+    "客户",
+    "customer",
+    ", 或在店铺表中改正客户编码 (mappings import --table shops)",
+    ", or correct it in the shops table (mappings import --table shops)",
 )
 STOCK = Target(
     "BD_STOCK",
     "仓库",
     "stock",
-    ", 或在 config/warehouses.csv 中改正仓库编码",
-    ", or correct it in config/warehouses.csv",
+    ", 或在仓库表中改正仓库编码 (mappings import --table warehouses)",
+    ", or correct it in the warehouses table (mappings import --table warehouses)",
 )
 MATERIAL = Target("BD_MATERIAL", "物料", "material", " (物料编码 = 商品编码)", " (FNumber = sku_id)")
 
@@ -134,13 +138,13 @@ GONE = {
     "shop_gone": (
         "聚水潭中已无此店铺 (店铺列表与本期单据中均未出现)",
         "shop no longer in Jushuitan (not listed, on no document of the period)",
-        "在聚水潭核对该店铺; 已关闭则从 config/shops.csv 删除该行 / check the shop in Jushuitan; "
+        "在聚水潭核对该店铺; 已关闭则从店铺表 (shops) 删除该行 / check the shop in Jushuitan; "
         "delete the row if it is closed",
     ),
     "warehouse_gone": (
         "聚水潭中已无此仓库 (仓库列表与本期单据中均未出现)",
         "warehouse no longer in Jushuitan (not listed, on no document of the period)",
-        "在聚水潭核对该仓库; 已停用则从 config/warehouses.csv 删除该行 / check the warehouse in Jushuitan; "
+        "在聚水潭核对该仓库; 已停用则从仓库表 (warehouses) 删除该行 / check the warehouse in Jushuitan; "
         "delete the row if it is closed",
     ),
 }
@@ -248,11 +252,9 @@ class Table:
     gone: str  # GONE key
 
 
-SHOPS_TABLE = Table(
-    "config/shops.csv", "shop_id", "shop_name", "customer_number", CUSTOMER, "customer.unknown", "shop_gone"
-)
+SHOPS_TABLE = Table("shops", "shop_id", "shop_name", "customer_number", CUSTOMER, "customer.unknown", "shop_gone")
 WAREHOUSES_TABLE = Table(
-    "config/warehouses.csv", "wms_co_id", "warehouse_name", "stock_number", STOCK, "stock.unknown", "warehouse_gone"
+    "warehouses", "wms_co_id", "warehouse_name", "stock_number", STOCK, "stock.unknown", "warehouse_gone"
 )
 
 

@@ -94,7 +94,7 @@ def test_worklist_lists_the_unmapped_shop_and_the_unknown_sku_with_the_documents
     assert (shop["held_outbound"], shop["held_returns"]) == shop_held
     assert shop["held_documents"] == sum(shop_held)
     assert shop["documents"] == sum(1 for doc in world.outbound + world.refunds if doc["shop_id"] == UNMAPPED_SHOP_ID)
-    assert shop["hint"].startswith("在 config/shops.csv 中添加一行, 映射到金蝶客户编码 (BD_Customer) / add a row")
+    assert shop["hint"].startswith("在店铺表中添加一行, 映射到金蝶客户编码 (BD_Customer): jst-kingdee mappings export")
 
     _, (sku,) = _sheet_rows(workbook, "金蝶未知商品 unknown SKUs")
     assert (sku["sku_id"], sku["problem"], sku["label_en"]) == (
@@ -150,17 +150,17 @@ def test_worklist_lists_table_rows_kingdee_cannot_use_and_a_removed_warehouse(sa
     _, rows = _sheet_rows(workbook, "映射表问题 table rows")
     found = {(row["table"], row["key"], row["problem"]): row for row in rows}
     assert set(found) == {
-        ("config/shops.csv", "10088", "customer_missing"),
-        ("config/shops.csv", "10999", "shop_gone"),
-        ("config/warehouses.csv", "10002", "stock_not_audited"),
+        ("shops", "10088", "customer_missing"),
+        ("shops", "10999", "shop_gone"),
+        ("warehouses", "10002", "stock_not_audited"),
     }
-    customer = found["config/shops.csv", "10088", "customer_missing"]
+    customer = found["shops", "10088", "customer_missing"]
     assert (customer["kingdee_number"], customer["label_en"]) == ("CUST999", "customer missing in Kingdee")
     assert (customer["held_outbound"], customer["held_returns"]) == _held(world, lambda doc, _: doc["shop_id"] == 10088)
-    assert "config/shops.csv" in customer["hint"]
-    stock = found["config/warehouses.csv", "10002", "stock_not_audited"]
+    assert "mappings import --table shops" in customer["hint"]
+    stock = found["warehouses", "10002", "stock_not_audited"]
     assert (stock["held_outbound"], stock["held_returns"]) == _held(world, lambda doc, _: doc["wms_co_id"] == 10002)
-    assert found["config/shops.csv", "10999", "shop_gone"]["held_documents"] == 0
+    assert found["shops", "10999", "shop_gone"]["held_documents"] == 0
 
     _, (warehouse,) = _sheet_rows(workbook, "未映射仓库 unmapped warehouses")
     assert (warehouse["wms_co_id"], warehouse["warehouse_name"]) == ("10003", "成都分仓")
@@ -168,7 +168,7 @@ def test_worklist_lists_table_rows_kingdee_cannot_use_and_a_removed_warehouse(sa
         world, lambda doc, _: doc["wms_co_id"] == 10003
     )
     assert warehouse["held_documents"] > 0
-    assert warehouse["hint"].startswith("在 config/warehouses.csv 中添加一行")
+    assert warehouse["hint"].startswith("在仓库表中添加一行")
 
     _, skus = _sheet_rows(workbook, "金蝶未知商品 unknown SKUs")
     by_sku = {row["sku_id"]: row for row in skus}

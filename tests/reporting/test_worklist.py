@@ -20,7 +20,7 @@ def test_the_artifact_counts_each_list_shows_its_first_rows_escaped_and_points_a
             "shop_id": [str(10100 + n) for n in range(ARTIFACT_ROWS + extra)],
             "shop_name": ["[新店](http://x)"] * (ARTIFACT_ROWS + extra),
             "held_documents": [2] * (ARTIFACT_ROWS + extra),
-            "hint": ["在 config/shops.csv 中添加一行"] * (ARTIFACT_ROWS + extra),
+            "hint": ["在店铺表中添加一行"] * (ARTIFACT_ROWS + extra),
         }
     )
     worklist = Worklist(
@@ -38,6 +38,6 @@ def test_the_artifact_counts_each_list_shows_its_first_rows_escaped_and_points_a
     assert f"## 未映射店铺 Unmapped shops ({ARTIFACT_ROWS + extra})" in text and "Unmapped warehouses" not in text
     listed = [line for line in text.splitlines() if line.startswith("- 101")]
     assert len(listed) == ARTIFACT_ROWS
-    assert listed[0] == r"- 10100 \[新店\]\(http\://x\): 暂缓 2 单 held — 在 config/shops.csv 中添加一行"
+    assert listed[0] == r"- 10100 \[新店\]\(http\://x\): 暂缓 2 单 held — 在店铺表中添加一行"
     assert f"- … {extra} more in the report files" in text
     assert (tmp_path / "report.xlsx").resolve().as_uri() in text and "report.html" in text

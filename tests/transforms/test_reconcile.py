@@ -153,7 +153,7 @@ def test_kingdee_documents_sum_lines_and_find_the_shop_through_the_customer():
     expected = _kd(
         ("XS1", D1, "10086", "天猫旗舰店", 3.0, 2133, "CUST001", "A 创建"),
         ("XS2", D2, "10087/10088", "京东自营店/抖音小店", 1.0, 800, "CUST002", "C 已审核"),
-        ("XS3", D2, None, "(客户 CUST404 不在 config/shops.csv 中)", 5.0, 500, "CUST404", "A 创建"),
+        ("XS3", D2, None, "(客户 CUST404 不在店铺表中)", 5.0, 500, "CUST404", "A 创建"),
     )
     assert_frame_equal(result, expected)
 
@@ -178,7 +178,7 @@ def test_each_document_gets_exactly_one_class():
         ("late", D2, "10086", "天猫旗舰店", 2.0, 200, "CUST001", "A"),
         ("extra", D2, "10087", "京东自营店", 1.0, 100, "CUST002", "A"),
     )
-    held = _held(("held", '店铺 "小红书店" (shop_id 10090) 未在 config/shops.csv 中映射到金蝶客户'))
+    held = _held(("held", '店铺 "小红书店" (shop_id 10090) 未在店铺表 (shops) 中映射到金蝶客户'))
     documents = compare(jst, kd, held, form_id="SAL_OUTSTOCK")
 
     assert _classes(documents) == {
@@ -239,7 +239,7 @@ def test_day_shop_totals_follow_each_side_and_count_classes_where_documents_sit(
     kd = _kd(
         ("ok", D1, "10086", "天猫旗舰店", 3.0, 2133, "CUST001", "A"),
         ("late", D2, "10086", "天猫旗舰店", 2.0, 200, "CUST001", "A"),
-        ("stray", D2, None, "(客户 CUST404 不在 config/shops.csv 中)", 1.0, 5, "CUST404", "A"),
+        ("stray", D2, None, "(客户 CUST404 不在店铺表中)", 1.0, 5, "CUST404", "A"),
     )
     documents = compare(jst, kd, _held(("held", "reason"), ("undated", "date missing")), form_id="F")
     table = by_day_shop(jst, kd, documents)
@@ -249,7 +249,7 @@ def test_day_shop_totals_follow_each_side_and_count_classes_where_documents_sit(
         (date(2026, 11, 3), "天猫旗舰店"),
         (date(2026, 11, 3), "小红书店"),
         (date(2026, 11, 4), "天猫旗舰店"),
-        (date(2026, 11, 4), "(客户 CUST404 不在 config/shops.csv 中)"),
+        (date(2026, 11, 4), "(客户 CUST404 不在店铺表中)"),
         (None, "小红书店"),  # held for its missing date: still counted, at the end
     ]
     first = rows[(date(2026, 11, 3), "天猫旗舰店")]
@@ -260,7 +260,7 @@ def test_day_shop_totals_follow_each_side_and_count_classes_where_documents_sit(
     later = rows[(date(2026, 11, 4), "天猫旗舰店")]
     assert (later["jst_documents"], later["kingdee_documents"]) == (0, 1)
     assert sum(later[name] for name in CLASSES) == 0
-    stray = rows[(date(2026, 11, 4), "(客户 CUST404 不在 config/shops.csv 中)")]
+    stray = rows[(date(2026, 11, 4), "(客户 CUST404 不在店铺表中)")]
     assert (stray["shop_id"], stray[EXTRA], stray["kingdee_amount"]) == (None, 1, 0.05)
     assert rows[(date(2026, 11, 3), "小红书店")][HELD] == 1
     assert (rows[(None, "小红书店")][HELD], rows[(None, "小红书店")]["jst_documents"]) == (1, 1)

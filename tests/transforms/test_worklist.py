@@ -92,8 +92,8 @@ def test_each_gap_is_listed_once_with_the_documents_it_holds_back(master: Master
         ("10009", "仅单据 documents only", 1, 0)
     ]
     assert worklist.table_rows.select("table", "key", "kingdee_number", "problem", "held_documents").rows() == [
-        ("config/shops.csv", "10087", "CUST404", "customer_missing", 1),
-        ("config/shops.csv", "10999", "CUST001", "shop_gone", 0),
+        ("shops", "10087", "CUST404", "customer_missing", 1),
+        ("shops", "10999", "CUST001", "shop_gone", 0),
     ]
     assert worklist.skus.select("sku_id", "item_name", "problem", "documents", "held_documents").rows() == [
         ("G2999-01", "品G2999-01", "material_missing", 1, 1)
