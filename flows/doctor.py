@@ -7,6 +7,7 @@ are transforms/doctor.py; the table is the flow's markdown artifact and what the
 from __future__ import annotations
 
 import email.utils
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,14 +20,12 @@ from prefect.cache_policies import NO_CACHE
 from basics.shanghai import now_shanghai
 from connectors.jushuitan import JushuitanClient
 from connectors.jushuitan.errors import JushuitanError, JushuitanTimestampError
-from connectors.jushuitan.tokens import FileTokenStore
 from connectors.kingdee import KingdeeClient, KingdeeError
 from connectors.settings import JushuitanSettings
-from deploy.blocks import connector_settings, jushuitan_client
+from deploy.blocks import connector_settings, jushuitan_client, token_store
 from flows.check_mappings import read_worklist
 from reporting.files import md_text
 from state.settings import SyncSettings
-from state.tokens import BlockTokenStore
 from transforms import doctor as checks
 from transforms.worklist import check_period
 
@@ -45,9 +44,9 @@ def probe(system: str, url: str, verify: bool) -> tuple[dict[str, str], datetime
 
 
 def _token_expires_in(settings: JushuitanSettings) -> float | None:
-    store = BlockTokenStore(settings.token_block) if settings.token_block else FileTokenStore(settings.token_store_path)
-    token = store.load()
-    return None if token is None or token.expires_at is None else token.expires_at - datetime.now().timestamp()
+    """Seconds the stored token has left after the signed read (None: a token from settings, expiry unknown)."""
+    token = token_store(settings).load()
+    return None if token is None or token.expires_at is None else token.expires_at - time.time()
 
 
 @task(name="jushuitan-auth", cache_policy=NO_CACHE)

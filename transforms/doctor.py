@@ -27,6 +27,7 @@ MAX_CLOCK_SKEW_SECONDS = 600  # Jushuitan refuses a timestamp further off (code 
 WARN_CLOCK_SKEW_SECONDS = 60
 LISTED = 10  # ids named in one detail text
 NOT_SHIPPED_YET = ("WaitConfirm",)
+BILL_FORMS = ("SAL_OUTSTOCK", "SAL_RETURNSTOCK")  # written by the syncs; BD_MATERIAL is only read
 
 
 def row(check: str, status: str, detail: str, fix: str = "") -> dict[str, str]:
@@ -176,11 +177,21 @@ def _setting(key: str, config: SchemeConfig) -> str:
 
 
 def fields_on_tenant(form_id: str, used: set[str], tenant: pl.DataFrame, config: SchemeConfig) -> dict[str, str]:
-    """`tenant`: key, must_input of QueryBusinessInfo. Keys compare case-insensitively, as Kingdee's do."""
+    """`tenant`: key, must_input of QueryBusinessInfo. Keys compare case-insensitively, as Kingdee's do.
+    A bill form's must-input fields the bills leave out are a WARN: the tenant may default them."""
     check = f"{form_id} field keys"
     have = {key.lower() for key in tenant["key"]}
     missing = sorted(key for key in used if key.lower() not in have)
     if not missing:
+        sent = {key.lower() for key in used}
+        unsent = sorted(key for key in tenant.filter("must_input")["key"] if key.lower() not in sent)
+        if form_id in BILL_FORMS and unsent:
+            return row(
+                check,
+                WARN,
+                f"all {len(used)} keys exist; must-input fields we do not send: {_listed(unsent)}",
+                "give them a default on the tenant (a save without them fails), or confirm Kingdee fills them in",
+            )
         return row(check, PASS, f"all {len(used)} keys the syncs use exist")
     custom = [f"{key} ({_setting(key, config)})" for key in missing if _setting(key, config)]
     fix = "add the field on the tenant's form (BOS designer) or correct the key"
