@@ -71,8 +71,8 @@ def kingdee_reads(kingdee: KingdeeClient, settings: SyncSettings) -> list[dict[s
     currency = kingdee.execute_bill_query_by_number("BD_Currency", ["FNumber"], [scheme.currency], number_key="FNumber")
     rows = [
         checks.kingdee_login(mode, None),
-        checks.base_number("organisation", "ORG_Organizations", scheme.org, _found(org)),
-        checks.base_number("currency", "BD_Currency", scheme.currency, _found(currency)),
+        checks.base_number("organisation", "ORG_Organizations", scheme.org, org.height > 0),
+        checks.base_number("currency", "BD_Currency", scheme.currency, currency.height > 0),
     ]
     for form_id, used in checks.field_keys_used(scheme).items():
         try:
@@ -87,11 +87,6 @@ def kingdee_reads(kingdee: KingdeeClient, settings: SyncSettings) -> list[dict[s
                 )
             )
     return rows
-
-
-def _found(rows: pl.DataFrame) -> pl.DataFrame:
-    """kingdee_status's shape for a number queried by FNumber alone: usable when found."""
-    return pl.DataFrame({"status": [checks.USABLE] * min(rows.height, 1)}, schema={"status": pl.String})
 
 
 def render(table: pl.DataFrame, escape: Callable[[object], str] = md_text) -> str:
@@ -117,6 +112,7 @@ def doctor(days: int = 7) -> dict:
         rows += [auth, checks.clock_skew(server_time, datetime.now().astimezone(), refused_for_time)]
         kingdee_rows = kingdee_reads(kingdee, settings)
         rows += kingdee_rows
+        # kingdee_rows opens with the login check
         if auth["status"] == checks.FAIL or kingdee_rows[0]["status"] == checks.FAIL:
             rows.append(
                 checks.row(

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import polars as pl
 
-from transforms.mappings import FORBIDDEN, MISSING, NOT_AUDITED, USABLE, SchemeConfig
+from transforms.mappings import SchemeConfig
 from transforms.materials import material_schema
 from transforms.outbound import NEVER_BOOKED, SAL_OUTSTOCK_LINES, sal_outstock_models
 from transforms.returns import SAL_RETURNSTOCK_LINES, sal_returnstock_models
@@ -257,15 +257,13 @@ def outbound_statuses(seen: pl.Series, config: SchemeConfig) -> dict[str, str]:
     return row("outbound statuses booked", PASS, f"{detail}; booked: {', '.join(config.outbound_booked_statuses)}")
 
 
-def base_number(what: str, form_id: str, number: str, status: pl.DataFrame) -> dict[str, str]:
-    """`status`: kingdee_status of [number] in `form_id` (org 100, currency PRE001)."""
-    found = status["status"].item() if status.height else MISSING
-    if found == USABLE:
+def base_number(what: str, form_id: str, number: str, found: bool) -> dict[str, str]:
+    """Org 100 and currency PRE001: `found` when a query by FNumber returned the row."""
+    if found:
         return row(f"{what} {number}", PASS, f"{form_id} {number} exists")
-    fix = {MISSING: "create it, or set the right number", NOT_AUDITED: "audit it", FORBIDDEN: "enable it"}
     return row(
         f"{what} {number}",
         FAIL,
-        f"{form_id} {number}: {found}",
-        f"{fix.get(found, 'check it')} in Kingdee ({form_id}), or set the setting that names it",
+        f"{form_id} {number} not found",
+        f"create it in Kingdee ({form_id}) or correct the number in the settings (SYNC_ORG / SYNC_CURRENCY)",
     )
