@@ -248,6 +248,19 @@ def check_mappings_command(
     typer.echo(json.dumps(check_mappings(since=since, until=until), ensure_ascii=False, indent=2))
 
 
+@app.command("doctor")
+def doctor_command(
+    days: Annotated[int, typer.Option(min=1, help="Check the Jushuitan documents of the last N days")] = 7,
+) -> None:
+    """Read-only checks of the configured tenant, one table; exit 1 when a check FAILs."""
+    from flows.doctor import doctor, render
+    from transforms.doctor import table
+
+    result = doctor(days=days)
+    typer.echo(render(table(result["checks"]), escape=str))
+    raise typer.Exit(result["exit_code"])
+
+
 @blocks_app.command("register")
 def blocks_register(
     name: Annotated[str, typer.Option(help="Block document name the flows look for")] = BLOCK_NAME,

@@ -17,6 +17,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan.tokens import FileTokenStore, TokenStore
 from connectors.kingdee import KingdeeClient
 from connectors.settings import (
     SANDBOX_JST_URL,
@@ -134,7 +135,11 @@ def open_clients(name: str = BLOCK_NAME) -> Iterator[tuple[JushuitanClient, King
         yield jst, kingdee
 
 
+def token_store(settings: JushuitanSettings) -> TokenStore:
+    """Where the Jushuitan token lives: the block `settings.token_block` names, else the token file."""
+    return BlockTokenStore(settings.token_block) if settings.token_block else FileTokenStore(settings.token_store_path)
+
+
 def jushuitan_client(settings: JushuitanSettings) -> JushuitanClient:
-    """A client whose token lives in the block `settings.token_block` names, else in the token file."""
-    store = BlockTokenStore(settings.token_block) if settings.token_block else None
-    return JushuitanClient(settings, token_store=store)
+    """A client whose token lives in `token_store(settings)`."""
+    return JushuitanClient(settings, token_store=token_store(settings))

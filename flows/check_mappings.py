@@ -25,6 +25,7 @@ from transforms.worklist import (
     MATERIAL,
     STOCK,
     JushuitanView,
+    Worklist,
     build_worklist,
     check_period,
     master_list,
@@ -56,6 +57,22 @@ def read_kingdee_status(kingdee: KingdeeClient, form_id: str, numbers: list[str]
     return kingdee_status(wanted, found, org)
 
 
+def read_worklist(
+    jst: JushuitanClient, kingdee: KingdeeClient, settings: SyncSettings, start: datetime, end: datetime
+) -> tuple[Worklist, JushuitanView]:
+    """The worklist of [start, end) from both systems (read-only), and the Jushuitan view it was built from."""
+    master = load_master_data(kingdee, settings)
+    view = read_jushuitan(jst, start, end)
+    skus = unlisted_skus(view, master)
+    customers = read_kingdee_status(kingdee, CUSTOMER.form_id, master.shops["customer_number"].to_list(), None)
+    stocks = read_kingdee_status(kingdee, STOCK.form_id, master.warehouses["stock_number"].to_list(), None)
+    materials = read_kingdee_status(kingdee, MATERIAL.form_id, skus["sku_id"].to_list(), settings.org)
+    worklist = build_worklist(
+        view, master, settings.scheme(), customers=customers, stocks=stocks, skus=skus, materials=materials
+    )
+    return worklist, view
+
+
 @flow(name="check-mappings")
 def check_mappings(since: datetime | None = None, until: datetime | None = None) -> dict:
     """List what the hand-kept tables and Kingdee's materials are missing, with the documents each gap
@@ -64,15 +81,7 @@ def check_mappings(since: datetime | None = None, until: datetime | None = None)
     start, end = check_period(since, until)
     settings = SyncSettings()
     with open_clients() as (jst, kingdee):
-        master = load_master_data(kingdee, settings)
-        view = read_jushuitan(jst, start, end)
-        skus = unlisted_skus(view, master)
-        customers = read_kingdee_status(kingdee, CUSTOMER.form_id, master.shops["customer_number"].to_list(), None)
-        stocks = read_kingdee_status(kingdee, STOCK.form_id, master.warehouses["stock_number"].to_list(), None)
-        materials = read_kingdee_status(kingdee, MATERIAL.form_id, skus["sku_id"].to_list(), settings.org)
-    worklist = build_worklist(
-        view, master, settings.scheme(), customers=customers, stocks=stocks, skus=skus, materials=materials
-    )
+        worklist, _view = read_worklist(jst, kingdee, settings, start, end)
     folder = publish(worklist, start, end, settings)
     summary = {"since": start.isoformat(), "until": end.isoformat(), "report_dir": str(folder), **worklist.counts()}
     get_run_logger().info("check-mappings %s: %s; report in %s", period_text(start, end), worklist.counts(), folder)

@@ -1,5 +1,6 @@
 """ExecuteBillQuery: rows paged by StartRow/Limit into a frame named by the field keys, and the queries by
-bill or material number, asked in bounded IN lists (the idempotency check before a save, bill statuses)."""
+bill or material number, asked in bounded IN lists (the idempotency check before a save, bill statuses);
+QueryBusinessInfo, a form's field keys as the tenant has them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from connectors.kingdee.filters import Filter, check_key
 log = logging.getLogger("connectors.kingdee")
 
 EXECUTE_BILL_QUERY = "DynamicFormService.ExecuteBillQuery"
+QUERY_BUSINESS_INFO = "DynamicFormService.QueryBusinessInfo"
 MAX_QUERY_LIMIT = 10_000
 ORDER_BY = re.compile(
     r"^\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?(\s*,\s*[A-Za-z_][A-Za-z0-9_.]*(\s+(?i:asc|desc))?)*\s*$"
@@ -31,6 +33,19 @@ def _checked_keys(field_keys: Sequence[str], schema: dict[str, pl.DataType] | No
     if unknown:
         raise ValueError(f"schema names columns that are not field keys: {sorted(unknown)}")
     return keys
+
+
+def _fields(node: Any) -> Iterable[dict]:
+    """Every field object under any `Fields` list of a QueryBusinessInfo answer, wherever its entity sits."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fields" and isinstance(value, list):
+                yield from (field for field in value if isinstance(field, dict) and isinstance(field.get("Key"), str))
+            else:
+                yield from _fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _fields(value)
 
 
 def _fits(row: Any, width: int) -> bool:
@@ -104,6 +119,18 @@ class BillQueries(KingdeeConnection):
         """FDocumentStatus (Z/A/B/C/D) by FBillNo of those of `numbers` that exist on `form_id`."""
         rows = self._rows_by_number(form_id, ["FBillNo", "FDocumentStatus"], numbers, "FBillNo", None, chunk_size)
         return {str(row[0]): str(row[1]) for row in rows if _fits(row, 2)}
+
+    def query_business_info(self, form_id: str) -> pl.DataFrame:
+        """The field keys `form_id` has on this tenant (QueryBusinessInfo, read-only): key, must_input.
+
+        The answer's nesting (entities, sub-heads) is not relied on: every `Fields` entry is taken."""
+        check_key(form_id)
+        payload = self._call(QUERY_BUSINESS_INFO, json_bytes({"data": {"FormId": form_id}}), write=False)
+        status = response_status(payload)
+        if status is not None and status.get("IsSuccess") is not True:
+            raise business_error(f"{QUERY_BUSINESS_INFO} {form_id}", status, self._scrub)
+        fields = [(field["Key"], bool(field.get("MustInput"))) for field in _fields(payload)]
+        return pl.DataFrame(fields, schema={"key": pl.String, "must_input": pl.Boolean}, orient="row")
 
     def _rows_by_number(
         self,

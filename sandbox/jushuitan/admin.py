@@ -1,5 +1,5 @@
-"""The emulator's admin routes (JSON, no auth): read stats and items, change limits, expire tokens, change
-or add documents, receive returned goods, and pick the item-upload answer."""
+"""The emulator's admin routes (JSON, no auth): read stats and items, change limits, skew the clock, expire
+tokens, change or add documents, receive returned goods, and pick the item-upload answer."""
 
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         traffic.per_second = body.get("calls_per_second", traffic.per_second)
         traffic.per_minute = body.get("calls_per_minute", traffic.per_minute)
         return JSONResponse(emulator.stats()["limits"])
+
+    async def clock(request: Request) -> JSONResponse:
+        """`{"offset_seconds": n}`: skew the platform's clock against the host's (the code 180 risk)."""
+        body = _json_body(await request.body())
+        if not isinstance(body, dict) or not isinstance(body.get("offset_seconds"), int | float):
+            return _admin_error(400, 'expected {"offset_seconds": <number>}')
+        emulator.clock_offset_seconds = float(body["offset_seconds"])
+        return JSONResponse({"offset_seconds": emulator.clock_offset_seconds})
 
     async def expire_tokens(_request: Request) -> JSONResponse:
         return JSONResponse({"expired": emulator.tokens.expire_all()})
@@ -94,6 +102,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
     return [
         Route("/__admin/stats", stats, methods=["GET"]),
         Route("/__admin/limits", limits, methods=["POST"]),
+        Route("/__admin/clock", clock, methods=["POST"]),
         Route("/__admin/expire_tokens", expire_tokens, methods=["POST"]),
         Route("/__admin/items", items, methods=["GET"]),
         Route("/__admin/outbound/{io_id:int}", updater("outbound", "io_id"), methods=["POST"]),

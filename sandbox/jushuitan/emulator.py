@@ -11,6 +11,8 @@ from sandbox.jushuitan.limits import Traffic
 from sandbox.jushuitan.stores import Store
 from sandbox.jushuitan.tokens import Tokens
 
+WRITE_PATHS = frozenset({"/open/jushuitan/itemsku/upload"})
+
 
 class Emulator:
     """The state of one emulated platform: the world it serves, its stores, tokens, traffic and knobs."""
@@ -28,7 +30,9 @@ class Emulator:
         app_secret: str,
     ) -> None:
         self.world = world
-        self.clock = clock
+        self._clock = clock
+        # POST /__admin/clock: the platform's clock runs this far ahead (behind, if negative) of the host's.
+        self.clock_offset_seconds = 0.0
         self.max_upload_items = max_upload_items
         self.upload_answer = "every"  # one of UPLOAD_ANSWERS
         self.stores = {
@@ -42,8 +46,12 @@ class Emulator:
             default=0,
         )
         self.tokens = Tokens(
-            app_key=app_key, app_secret=app_secret, ttl_seconds=token_ttl_seconds, clock=clock, seed=world.seed
+            app_key=app_key, app_secret=app_secret, ttl_seconds=token_ttl_seconds, clock=self.clock, seed=world.seed
         )
+
+    def clock(self) -> float:
+        """The platform's time: what timestamps are checked against (code 180) and tokens expire by."""
+        return self._clock() + self.clock_offset_seconds
 
     def next_ts(self) -> int:
         self._ts += 1
@@ -108,6 +116,7 @@ class Emulator:
         return {
             "limits": {"calls_per_second": traffic.per_second, "calls_per_minute": traffic.per_minute},
             "calls": dict(traffic.calls),
+            "writes": sum(n for path, n in traffic.calls.items() if path in WRITE_PATHS),
             "rejected": {path: {str(code): n for code, n in codes.items()} for path, codes in traffic.rejected.items()},
             "peaks": [
                 {

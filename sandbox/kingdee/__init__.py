@@ -13,8 +13,8 @@ or a password-policy warning, and `IsSuccessByAPI` true (KINGDEE_API_NOTES.md, l
 Modules, one concern each: `signatures` (the signed headers), `auth` (logins and sessions), `wire`
 (envelopes and case-insensitive model access), `forms` (what the emulator knows of each form), `store`
 (saved bills), `filters` (the FilterString parser), `query`, `validation` (BatchSave checks), `saves`,
-`operations` (Submit / Audit / UnAudit / Delete), `state` (one data centre), `admin` (`/__admin/...`),
-`app` (the service route and `create_app`).
+`operations` (Submit / Audit / UnAudit / Delete), `metadata` (QueryBusinessInfo), `state` (one data centre),
+`admin` (`/__admin/...`), `app` (the service route and `create_app`).
 
 Service paths: `POST /k3cloud/{ServiceName}.common.kdsvc` (prefix and service name case-insensitive).
 

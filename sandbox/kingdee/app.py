@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from sandbox.faults import FaultMiddleware, Faults
 from sandbox.kingdee.admin import admin_routes
 from sandbox.kingdee.auth import ASPNET_COOKIE, SESSION_COOKIE, aspnet_session_id, authenticate, data_centers, login
+from sandbox.kingdee.metadata import Metadata
 from sandbox.kingdee.operations import operate
 from sandbox.kingdee.query import query
 from sandbox.kingdee.saves import save
@@ -46,6 +47,7 @@ _SHORT_NAMES = {
         "ValidateUser",
         "LoginByAppSecret",
         "LoginBySign",
+        "QueryBusinessInfo",
     )
 }
 
@@ -95,6 +97,8 @@ def _form_call(body: dict, needs_form: bool) -> tuple[Any, dict]:
 
 
 def _routes(kingdee: Kingdee) -> list[Route]:
+    metadata = Metadata(kingdee.base)
+
     async def service(request: Request) -> Response:
         if request.path_params["prefix"].lower() != "k3cloud" or not request.path_params["service"].lower().endswith(
             _SUFFIX
@@ -121,12 +125,16 @@ def _routes(kingdee: Kingdee) -> list[Route]:
             if kingdee.save_faults.msgcode14_next > 0:
                 kingdee.save_faults.msgcode14_next -= 1
                 raise ServiceError(14, "调用限制：接口调用过于频繁，请稍后再试")
-            payload = await _dispatch(kingdee, short_name, await _json_body(request))
+            body = await _json_body(request)
+            if short_name == "QueryBusinessInfo":
+                payload = metadata.business_info(_form_call(body, needs_form=False)[1])
+            else:
+                payload = await _dispatch(kingdee, short_name, body)
         except ServiceError as error:
             payload = error_payload(short_name, error)
         return _with_session_cookies(JSONResponse(payload), session_id)
 
-    return [*admin_routes(kingdee), Route("/{prefix}/{service}", service, methods=["POST"])]
+    return [*admin_routes(kingdee), *metadata.routes(), Route("/{prefix}/{service}", service, methods=["POST"])]
 
 
 async def _dispatch(kingdee: Kingdee, short_name: str, body: dict) -> Any:

@@ -18,6 +18,7 @@ from sandbox.kingdee.store import BillStore
 from sandbox.kingdee.wire import ServiceError
 
 _BEIJING = timezone(timedelta(hours=8))
+WRITES = ("Save", "BatchSave", "Submit", "Audit", "UnAudit", "Delete")
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Kingdee:
     def stats(self) -> dict:
         return {
             "calls": dict(self.calls),
+            "writes": sum(self.calls[name] for name in WRITES),
             "batch_sizes": list(self.batch_sizes),
             "duplicate_rejections": self.duplicate_rejections,
             "simulated_row_failures": self.simulated_row_failures,
