@@ -15,7 +15,8 @@ import typer
 from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
-from flows.check_mappings import HEADERS, check_mappings, check_mappings_command, check_period
+from cli import check_mappings_command
+from flows.check_mappings import HEADERS, check_mappings, check_period
 from sandbox.data import UNKNOWN_SKU, UNMAPPED_SHOP_ID, SandboxWorld
 from sandbox.kingdee import create_app
 from sandbox.server import serve_in_thread

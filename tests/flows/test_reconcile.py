@@ -12,10 +12,11 @@ import typer
 from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
+from cli import reconcile_command
 from connectors.kingdee import KingdeeClient
 from connectors.settings import KingdeeSettings
 from flows.outbound import sync_outbound
-from flows.reconcile import DOCUMENT_HEADERS, reconcile, reconcile_command
+from flows.reconcile import DOCUMENT_HEADERS, reconcile
 from flows.returns import sync_returns
 from tests.flows.oracle import Scheme
 from transforms.reconcile import CLASSES
