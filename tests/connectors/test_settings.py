@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.settings import JushuitanSettings, KingdeeSettings, MissingCredentials
-from deploy.blocks import JushuitanCredentials, KingdeeCredentials, connector_settings
 from deploy import blocks
+from deploy.blocks import JushuitanCredentials, KingdeeCredentials, connector_settings
 from sandbox import credentials
 
 JST_URL = "https://openapi.jushuitan.invalid"
