@@ -1,5 +1,10 @@
 """Shared fixtures: the sandbox world, both emulators served over real HTTP on 127.0.0.1, and the session's
-Prefect test server."""
+Prefect test server.
+
+`make test` runs the suite in two processes (pytest-xdist, one file each at a time): whatever a test uses
+beside the others — a port, a file, a database — must be its own (tmp_path, port 0) or its process's
+(the `worker_id` fixture names it).
+"""
 
 from __future__ import annotations
 
