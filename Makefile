@@ -15,10 +15,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/jst-kingdee demo
 
+# Two test processes, one test file each at a time (module fixtures such as the deploy test's Prefect server
+# start once); whatever a test shares with another (a port, a file, a database) must be its process's own.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,10 @@
-"""Shared fixtures: the sandbox world and both emulators served over real HTTP on 127.0.0.1."""
+"""Shared fixtures: the sandbox world, both emulators served over real HTTP on 127.0.0.1, and the session's
+Prefect test server.
+
+`make test` runs the suite in two processes (pytest-xdist, one file each at a time): whatever a test uses
+beside the others — a port, a file, a database — must be its own (tmp_path, port 0) or its process's
+(the `worker_id` fixture names it).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from typing import NoReturn
 import pytest
 
 from sandbox.data import SandboxWorld, generate_world
-from sandbox.server import BackgroundServer, serve_in_thread
+from sandbox.server import BackgroundServer
+from tests.servers import served
 
 TEST_SEED = 7
 
@@ -25,7 +32,7 @@ def world() -> SandboxWorld:
 def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
     from sandbox.jushuitan import create_app
 
-    with serve_in_thread(create_app(world)) as server:
+    with served(create_app(world)) as server:
         yield server
 
 
@@ -33,8 +40,21 @@ def jst_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
 def kingdee_server(world: SandboxWorld) -> Iterator[BackgroundServer]:
     from sandbox.kingdee import create_app
 
-    with serve_in_thread(create_app(world.kingdee)) as server:
+    with served(create_app(world.kingdee)) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect test server for the session (~13 s to start, PREFECT_NOTES.md), shared by the flow and
+    reliability tests; its API URL is for child processes (PREFECT_API_URL: no ephemeral server each).
+    A sync flow call otherwise waits ~1 s for its heartbeat thread."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield str(PREFECT_API_URL.value())
 
 
 @pytest.fixture

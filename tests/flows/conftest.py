@@ -1,4 +1,4 @@
-"""Flows run under one session-scoped Prefect test harness against both emulators over real HTTP."""
+"""Flows run under the session's Prefect test server (tests/conftest.py) against both emulators over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 from prefect.variables import Variable
 
 from sandbox.data import SandboxWorld
@@ -19,11 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    # A sync flow call otherwise waits ~1 s for its heartbeat thread (PREFECT_NOTES.md).
-    with prefect_test_harness(server_startup_timeout=120):
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
+def prefect_harness(prefect_api: str) -> None:
+    """Every flow test records into the session's Prefect test server."""
 
 
 @dataclass

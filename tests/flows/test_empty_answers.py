@@ -14,13 +14,19 @@ from flows.materials import sync_materials
 from flows.outbound import sync_outbound
 from flows.reconcile import reconcile
 from flows.returns import sync_returns
+from sandbox.data import KINGDEE_TIME, SHANGHAI
 
 BOOKED = ("written", "skipped_existing", "held", "failed")
 
 
 def _empty_window(world) -> dict:
-    """A year before anything in the world: no material modified, no document shipped or returned."""
-    return {"since": world.start - timedelta(days=400), "until": world.start - timedelta(days=300)}
+    """Fifteen days that end a day before anything in the world (its materials were modified up to 60 days
+    before its end): no material modified, no document shipped or returned. Several 7-day query windows,
+    each empty; and no further back, since reconcile reads after-sales modified from `since` until now, one
+    paced call per 7 days."""
+    modified = (datetime.strptime(row["FModifyDate"], KINGDEE_TIME) for row in world.kingdee["BD_MATERIAL"])
+    end = min(world.start, *(moment.replace(tzinfo=SHANGHAI) for moment in modified)) - timedelta(days=1)
+    return {"since": end - timedelta(days=15), "until": end}
 
 
 def _adds_up(summary: dict) -> bool:

@@ -1,5 +1,5 @@
-"""Reliability suites: one session-scoped Prefect test server (child processes record into it too) and a
-fresh stage — world, emulators, state and report folders, environment — per test."""
+"""Reliability suites: the session's Prefect test server (tests/conftest.py; child processes record into it
+too) and a fresh stage — world, emulators, state and report folders, environment — per test."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 from prefect.variables import Variable
 
 from state.watermarks import watermark_name
@@ -16,11 +14,8 @@ from tests.reliability.stage import Stage, environment, open_stage
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_api() -> Iterator[str]:
-    """The test server's API URL (children point PREFECT_API_URL at it: no ephemeral server each)."""
-    with prefect_test_harness(server_startup_timeout=120):
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield str(PREFECT_API_URL.value())
+def prefect_harness(prefect_api: str) -> None:
+    """Every reliability test records into the session's Prefect test server."""
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import httpx
 
 from sandbox.data import SandboxWorld, generate_world
 from sandbox.server import BackgroundServer
+from tests.servers import served
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTBOUND_QUERY = "/open/orders/out/simple/query"
@@ -191,7 +192,7 @@ def open_stage(
     world: SandboxWorld | None = None,
     settings: dict[str, str] | None = None,
 ) -> Iterator[Stage]:
-    """Both emulators for a new world (or `world`), served on free loopback ports until the block ends;
+    """Both emulators for a new world (or `world`), served on loopback ports (tests.servers) until the block ends;
     `settings` are extra environment variables for the runs (JST_*, KINGDEE_*, SYNC_*)."""
     from sandbox.jushuitan import create_app as jushuitan_app
     from sandbox.kingdee import create_app as kingdee_app
@@ -200,11 +201,9 @@ def open_stage(
     jst_tap = Tap(jushuitan_app(world, **(jst_options or {})))
     kingdee_tap = Tap(kingdee_app(world.kingdee, **(kingdee_options or {})))
     with ExitStack() as stack:
-        jst = BackgroundServer(jst_tap).start()
-        stack.callback(jst.stop)
-        kingdee = BackgroundServer(kingdee_tap).start()
-        stack.callback(kingdee.stop)
-        stack.callback(kingdee_tap.release_all)  # runs first: held handlers end before the servers stop
+        jst = stack.enter_context(served(jst_tap))
+        kingdee = stack.enter_context(served(kingdee_tap))
+        stack.callback(kingdee_tap.release_all)  # runs first: held handlers end before the servers are let go
         stack.callback(jst_tap.release_all)
         yield Stage(world, jst, kingdee, jst_tap, kingdee_tap, root, dict(settings or {}))
 

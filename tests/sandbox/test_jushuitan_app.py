@@ -19,7 +19,7 @@ import pytest
 from sandbox.credentials import JST_APP_KEY, JST_APP_SECRET
 from sandbox.data import SandboxWorld, generate_world
 from sandbox.jushuitan import create_app, verify_sign
-from sandbox.server import serve_in_thread
+from tests.servers import served
 
 OUTBOUND = "/open/orders/out/simple/query"
 REFUNDS = "/open/refund/single/query"
@@ -135,7 +135,7 @@ class Jst:
 
 def make_jst(world: SandboxWorld, **options: object) -> Iterator[Jst]:
     clock = FakeClock(world.end.timestamp() + 3600)
-    with serve_in_thread(create_app(world, clock=clock, **options)) as server:
+    with served(create_app(world, clock=clock, **options)) as server:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as http:
             jst = Jst(http, clock, world)
             jst.init_token()

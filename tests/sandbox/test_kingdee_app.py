@@ -19,7 +19,8 @@ import pytest
 from k3cloud_webapi_sdk.main import K3CloudApiSdk
 
 from sandbox.kingdee import Account, api_signature, client_secret, create_app, kd_signature
-from sandbox.server import BackgroundServer, serve_in_thread
+from sandbox.server import BackgroundServer
+from tests.servers import served
 
 FORM_SERVICE = "Kingdee.BOS.WebApi.ServicesStub.DynamicFormService"
 AUTH_SERVICE = "Kingdee.BOS.WebApi.ServicesStub.AuthService"
@@ -96,7 +97,7 @@ def serve() -> Iterator[Callable[..., BackgroundServer]]:
 
         def start(base_data: dict | None = None, **options: Any) -> BackgroundServer:
             app = create_app(base_data if base_data is not None else make_base_data(), **options)
-            return stack.enter_context(serve_in_thread(app))
+            return stack.enter_context(served(app))
 
         yield start
 
