@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     loads, decoding = sum(r.decode_seconds for r in runs), sum(r.project.decoding for r in runs)
     print(
         f"polars threads: {polars_threads}; Polars allocator: _RJEM_MALLOC_CONF="
-        f"{os.environ.get('_RJEM_MALLOC_CONF', '(default)')} (flows/__init__.py); "
+        f"{os.environ.get('_RJEM_MALLOC_CONF', '(default)')} (process_settings.py); "
         f"JSON decoding (apart): project {decoding:.2f} s "
         f"(connector reading {sum(r.project.steps[READING] for r in runs):.2f}, Polars decoding "
         f"{sum(r.project.steps[DECODING] for r in runs):.2f}), baseline json.loads {loads:.2f} s; "

@@ -210,17 +210,19 @@ def tables(worklist: Worklist) -> list[dict[str, str]]:
     gone = rows.filter(pl.col("problem").str.ends_with("_gone"))
     found = [
         (
-            "shops mapped (config/shops.csv)",
+            "shops mapped (shops table)",
             shops,
             "shop_id",
-            "add a row per shop to config/shops.csv "
-            "(shop_id → Kingdee customer number); `jst-kingdee check-mappings` lists them with their documents",
+            "add a row per shop to the shops table (shop_id → Kingdee customer number): `jst-kingdee mappings "
+            "export`, edit, `mappings import shops.csv --table shops`; `jst-kingdee check-mappings` lists them "
+            "with their documents",
         ),
         (
-            "warehouses mapped (config/warehouses.csv)",
+            "warehouses mapped (warehouses table)",
             warehouses,
             "wms_co_id",
-            "add a row per warehouse to config/warehouses.csv (wms_co_id → Kingdee stock number)",
+            "add a row per warehouse to the warehouses table (wms_co_id → Kingdee stock number): `jst-kingdee "
+            "mappings export`, edit, `mappings import warehouses.csv --table warehouses`",
         ),
     ]
     checks = [

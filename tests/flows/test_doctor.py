@@ -102,9 +102,9 @@ def test_an_unmapped_shop_fails_with_the_table_to_fill(servers, monkeypatch) -> 
     monkeypatch.setenv("SYNC_SHOPS_TABLE", str(ROOT / "config/shops.csv"))  # without the sandbox's shop 10090
     code, rows = run_doctor()
     assert code == 1
-    assert set(failed(rows)) == {"shops mapped (config/shops.csv)"}
-    assert str(UNMAPPED_SHOP_ID) in rows["shops mapped (config/shops.csv)"]["detail"]
-    assert "config/shops.csv" in rows["shops mapped (config/shops.csv)"]["fix"]
+    assert set(failed(rows)) == {"shops mapped (shops table)"}
+    assert str(UNMAPPED_SHOP_ID) in rows["shops mapped (shops table)"]["detail"]
+    assert "mappings import shops.csv --table shops" in rows["shops mapped (shops table)"]["fix"]
 
 
 def test_a_forbidden_customer_fails_with_enable_it(forbidden_customer, servers) -> None:
