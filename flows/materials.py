@@ -11,34 +11,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient
-from connectors.kingdee import Filter, KingdeeClient
-from connectors.kingdee.filters import USABLE
+from flows.master_data import fetch_materials
 from flows.sync import SyncRun, SyncSpec, Transferred, run_sync
-from state.settings import SyncSettings
-from state.watermarks import RunWindow
-from transforms.materials import map_materials, material_schema
+from transforms.materials import map_materials
 from transforms.outcomes import WOULD_CREATE, held_outcomes, outcome_frame, upload_outcomes
-
-FORM_ID = "BD_MATERIAL"
-
-
-@task(name="fetch-materials", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
-def fetch_materials(
-    kingdee: KingdeeClient, window: RunWindow | None, numbers: list[str], settings: SyncSettings
-) -> pl.DataFrame:
-    """Audited, enabled, sold-online materials of the org modified in the window, plus `numbers`
-    (held ones retried, or a replay) whatever their modify date or state: map_materials tells which of
-    those are out of scope and why, and a number missing here is one Kingdee does not know."""
-    scheme, schema = settings.scheme(), material_schema(settings.scheme())
-    keys, in_org = list(schema), Filter.eq("FUseOrgId.FNumber", settings.org)
-    frames = [
-        kingdee.execute_bill_query_by_number(FORM_ID, keys, numbers, number_key="FNumber", within=in_org, schema=schema)
-    ]
-    if window:
-        wanted = USABLE & Filter.eq(scheme.sell_online_field, True) & in_org
-        modified = wanted & Filter.between("FModifyDate", window.start, window.end)
-        frames.append(kingdee.execute_bill_query(FORM_ID, keys, modified, order_by="FNumber ASC", schema=schema))
-    return pl.concat(frames).unique("FNumber", keep="first", maintain_order=True)
 
 
 @task(name="upload-items", cache_policy=NO_CACHE)
