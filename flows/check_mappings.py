@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
 from deploy.blocks import open_clients
-from flows.sync import load_master_data
+from flows.master_data import load_master_data
 from reporting.worklist import period_text, publish
 from state.settings import SyncSettings
 from transforms.frames import OUTBOUND_PAGE, REFUND_PAGE, decode_pages, outbound_lines, refund_lines

@@ -10,59 +10,23 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from basics.shanghai import SHANGHAI
 from connectors.jushuitan import JushuitanClient
-from connectors.kingdee import Filter, KingdeeClient
-from connectors.kingdee.filters import USABLE
+from flows.master_data import fetch_materials
 from flows.sync import SyncRun, SyncSpec, Transferred, run_sync
-from state.settings import SyncSettings
-from state.watermarks import RunWindow
-from transforms.materials import map_materials, material_schema
-from transforms.outcomes import FAILED, WOULD_CREATE, WRITTEN, held_outcomes, outcome_frame
-
-KINGDEE_TIME = "%Y-%m-%d %H:%M:%S"
-
-
-@task(name="fetch-materials", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60])
-def fetch_materials(
-    kingdee: KingdeeClient, window: RunWindow | None, numbers: list[str], settings: SyncSettings
-) -> pl.DataFrame:
-    """Audited, enabled, sold-online materials of the org modified in the window, plus `numbers`
-    (held ones retried, or a replay) whatever their modify date or state: map_materials tells which of
-    those are out of scope and why, and a number missing here is one Kingdee does not know."""
-    scheme = settings.scheme()
-    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
-    selections = [in_org & Filter.in_("FNumber", numbers)] if numbers else []
-    if window:
-        # Kingdee compares FModifyDate in its own (Beijing) wall-clock time.
-        start, end = (moment.astimezone(SHANGHAI).strftime(KINGDEE_TIME) for moment in (window.start, window.end))
-        wanted = USABLE & Filter.eq(scheme.sell_online_field, True) & in_org
-        selections.append(wanted & Filter.ge("FModifyDate", start) & Filter.le("FModifyDate", end))
-    schema = material_schema(scheme)
-    frames = [
-        kingdee.execute_bill_query("BD_MATERIAL", list(schema), selection, order_by="FNumber ASC", schema=schema)
-        for selection in selections
-    ]
-    return pl.concat(frames).unique("FNumber", keep="first", maintain_order=True)
+from transforms.materials import map_materials
+from transforms.outcomes import WOULD_CREATE, held_outcomes, outcome_frame, upload_outcomes
 
 
 @task(name="upload-items", cache_policy=NO_CACHE)
 def upload_items(jst: JushuitanClient, items: pl.DataFrame, dry_run: bool) -> pl.DataFrame:
-    """Per-row results: an item Jushuitan refused is a `failed` outcome with its message."""
     skus = items["sku_id"].to_list()
     if dry_run or not skus:
         return outcome_frame(skus, [WOULD_CREATE] * len(skus), [None] * len(skus))
-    results = jst.upload_items(items.to_dicts())
-    return outcome_frame(
-        [r.sku_id for r in results],
-        [WRITTEN if r.is_success else FAILED for r in results],
-        [None if r.is_success else r.msg for r in results],
-    )
+    return upload_outcomes(jst.upload_items(items.to_dicts()))
 
 
 def push_items(run: SyncRun) -> Transferred:
-    """The materials' transfer: one query, one mapping, one upload; no page groups, no master data (these
-    materials are it) and no Kingdee bill."""
+    """One query, one mapping, one upload: no page groups, no master data (these are it), no Kingdee bill."""
     materials = fetch_materials(run.kingdee, run.window, run.by_number.numbers, run.settings)
     run.by_number.seen.update(materials["FNumber"].cast(pl.String))
     mapping = map_materials(materials, run.settings.scheme())

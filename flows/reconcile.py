@@ -24,7 +24,7 @@ from basics.shanghai import beijing_wall_clock, now_shanghai
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from deploy.blocks import open_clients
-from flows.sync import load_master_data
+from flows.master_data import load_master_data
 from reporting.reconcile import period_text, publish
 from state.settings import SyncSettings
 from transforms import outbound, returns

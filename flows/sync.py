@@ -2,11 +2,11 @@
 
 A SyncSpec names the sync and its transfer (fetch, map, write); run_sync does the rest. It refuses numbers
 that cannot be document numbers, checks the report folder, takes the sync's lock, loads the master data the
-documents are checked against, resolves the window, hands the transfer the held ledger's pending numbers
-(or a replay's) to fetch first, then records the outcomes in the ledger, publishes the report, records the
-run (state/runs.py) and moves the watermark on after a complete incremental run. Outbound and returns move
-Jushuitan documents into Kingdee bills (flows.streaming.KingdeeBills); materials moves Kingdee materials
-into Jushuitan items.
+documents are checked against (flows/master_data.py), resolves the window, hands the transfer the held
+ledger's pending numbers (or a replay's) to fetch first, then records the outcomes in the ledger, publishes
+the report, records the run (state/runs.py) and moves the watermark on after a complete incremental run.
+Outbound and returns move Jushuitan documents into Kingdee bills (flows.streaming.KingdeeBills); materials
+moves Kingdee materials into Jushuitan items.
 """
 
 from __future__ import annotations
@@ -17,26 +17,20 @@ from datetime import datetime
 from uuid import uuid4
 
 import polars as pl
-from prefect import Task, task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
-from prefect.states import State
 
 from basics.shanghai import now_shanghai
 from connectors.jushuitan import JushuitanClient, not_whole_numbers, page_ids
-from connectors.kingdee import Filter, KingdeeClient
-from connectors.kingdee.filters import USABLE
+from connectors.kingdee import KingdeeClient
 from deploy.blocks import open_clients
+from flows.master_data import load_master_data
 from reporting.reports import SyncReport, check_reports_dir, publish
 from state.ledger import HeldLedger
 from state.run_lock import run_lock
 from state.runs import RunRecord, record_run
 from state.settings import SyncSettings
-from state.tables import TableError, hand_kept_tables
 from state.watermarks import RunWindow, advance_watermark, resolve_window
-from transforms.documents import NUMBER_FIELDS, MasterData
-from transforms.materials import MASTER_FIELDS, material_master
+from transforms.documents import MasterData
 from transforms.outcomes import NUMBERS, needing_attention
 
 # --- documents fetched by number -------------------------------------------------------------
@@ -104,48 +98,6 @@ class ByNumber:
             "held earlier, no longer in scope": closed,
             f"not found in {NUMBERS[self.sync][1]}": len(self.not_found()),
         }
-
-
-# --- master data -----------------------------------------------------------------------------
-
-
-def _unless_a_table_error(task: Task, task_run: TaskRun, state: State) -> bool:
-    """Retry Kingdee's transport errors; a wrong hand-kept table waits for a person, not for 35 s of retries."""
-    try:
-        state.result()
-    except TableError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-@task(
-    name="load-master-data",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=_unless_a_table_error,
-)
-def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterData:
-    """The hand-kept tables as the state database holds them; materials, customers and stocks as Kingdee has
-    them now."""
-    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
-    materials = kingdee.execute_bill_query(
-        "BD_MATERIAL", list(MASTER_FIELDS), USABLE & in_org, order_by="FNumber ASC", schema=MASTER_FIELDS
-    )
-    customers, stocks = (
-        kingdee.execute_bill_query(form_id, list(NUMBER_FIELDS), USABLE, order_by="FNumber ASC", schema=NUMBER_FIELDS)
-        for form_id in ("BD_Customer", "BD_STOCK")
-    )
-    shops, warehouses = hand_kept_tables(settings)
-    return MasterData(
-        shops=shops,
-        warehouses=warehouses,
-        materials=material_master(materials),
-        customers=customers.select(pl.col("FNumber").alias("number")),
-        stocks=stocks.select(pl.col("FNumber").alias("number")),
-    )
 
 
 # --- the template ----------------------------------------------------------------------------

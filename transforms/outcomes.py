@@ -3,6 +3,9 @@ the held ledger and the run's summary are read from it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 import polars as pl
 
 # One row per document a run looked at, whatever happened to it.
@@ -23,6 +26,15 @@ FOLLOW_UP_FAILED = (SUBMIT_FAILED, AUDIT_FAILED)
 
 # Per sync: what its document numbers are, and the system they are looked up in.
 NUMBERS = {"outbound": ("io_id", "Jushuitan"), "returns": ("as_id", "Jushuitan"), "materials": ("FNumber", "Kingdee")}
+
+
+class UploadResult(Protocol):
+    """One row's verdict of a Jushuitan upload (connectors.jushuitan.ItemUploadResult)."""
+
+    sku_id: str
+    is_success: bool
+    msg: str
+
 
 # When one document is seen twice in a run (it changed while the run paged), what Kingdee now holds wins.
 OUTCOME_RANK = {WRITTEN: 0, SKIPPED: 1, WOULD_CREATE: 2, FAILED: 3, HELD: 4}
@@ -96,6 +108,16 @@ def held_outcomes(held_rows: pl.DataFrame, documents: pl.DataFrame | None = None
             "message",
         )
         .cast(OUTCOME_SCHEMA)
+    )
+
+
+def upload_outcomes(results: Iterable[UploadResult]) -> pl.DataFrame:
+    """Per-row upload results: a row the target refused is a `failed` outcome with its message."""
+    results = list(results)
+    return outcome_frame(
+        [r.sku_id for r in results],
+        [WRITTEN if r.is_success else FAILED for r in results],
+        [None if r.is_success else r.msg for r in results],
     )
 
 

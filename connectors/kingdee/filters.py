@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
+from basics.shanghai import beijing_wall_clock
+
 FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 Value = str | bool | int | float | Decimal | date
@@ -85,6 +87,11 @@ class Filter:
     @classmethod
     def lt(cls, key: str, value: Value) -> Filter:
         return cls._compare(key, "<", value)
+
+    @classmethod
+    def between(cls, key: str, start: datetime, end: datetime) -> Filter:
+        """`start <= key <= end`, in the server's Beijing wall-clock time whatever zone the bounds are in."""
+        return cls.ge(key, beijing_wall_clock(start)) & cls.le(key, beijing_wall_clock(end))
 
     @classmethod
     def like(cls, key: str, pattern: str) -> Filter:

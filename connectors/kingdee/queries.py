@@ -99,15 +99,17 @@ class BillQueries(KingdeeConnection):
         numbers: Iterable[str],
         *,
         number_key: str = "FBillNo",
+        within: Filter | None = None,
         order_by: str | None = None,
         schema: dict[str, pl.DataType] | None = None,
         chunk_size: int = 500,
     ) -> pl.DataFrame:
         """`execute_bill_query` for the rows whose `number_key` (FBillNo on bills, FNumber on base data) is
-        one of `numbers`, each number asked once, `chunk_size` to an IN list so no filter grows without
-        bound. Rows come chunk by chunk, each chunk in `order_by` (by default the number)."""
+        one of `numbers` (and that meet `within`, e.g. one use org), each number asked once, `chunk_size` to
+        an IN list so no filter grows without bound. Rows come chunk by chunk, each in `order_by` (by
+        default the number)."""
         keys = _checked_keys(field_keys, schema)
-        rows = self._rows_by_number(form_id, keys, numbers, number_key, order_by, chunk_size)
+        rows = self._rows_by_number(form_id, keys, numbers, number_key, order_by, chunk_size, within)
         return _frame(keys, rows, schema)
 
     def existing_bill_numbers(self, form_id: str, numbers: Iterable[str], chunk_size: int = 500) -> set[str]:
@@ -140,11 +142,12 @@ class BillQueries(KingdeeConnection):
         number_key: str,
         order_by: str | None,
         chunk_size: int,
+        within: Filter | None = None,
     ) -> list[Any]:
         """ExecuteBillQuery rows of `keys` whose `number_key` is one of `numbers`, asked in chunks of IN lists."""
         rows: list[Any] = []
         for chunk in chunks(dict.fromkeys(numbers), chunk_size):
-            condition = Filter.in_(number_key, chunk)
+            condition = Filter.in_(number_key, chunk) if within is None else within & Filter.in_(number_key, chunk)
             rows.extend(self._query(form_id, keys, condition, order_by or f"{number_key} ASC", None))
         return rows
 

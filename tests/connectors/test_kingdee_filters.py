@@ -84,3 +84,9 @@ def test_filters_compare_by_text() -> None:
 
 def test_usable_base_data_is_audited_and_enabled() -> None:
     assert str(USABLE) == "(FDocumentStatus='C') and (FForbidStatus='A')"
+
+
+def test_between_compares_in_beijing_wall_clock_whatever_the_zone_of_its_bounds() -> None:
+    # 16:00 UTC is midnight in Beijing; a naive bound already is Beijing time.
+    window = Filter.between("FModifyDate", datetime(2026, 3, 1, 16, 0, tzinfo=UTC), datetime(2026, 3, 3, 8, 30))
+    assert str(window) == "(FModifyDate>='2026-03-02T00:00:00') and (FModifyDate<='2026-03-03T08:30:00')"

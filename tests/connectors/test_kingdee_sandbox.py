@@ -120,6 +120,23 @@ def test_filtered_query_matches_the_world(world: SandboxWorld, client: KingdeeCl
     assert 0 < len(expected) < len(world.kingdee["BD_MATERIAL"])
 
 
+def test_by_number_query_keeps_its_within_condition_on_every_chunk(world: SandboxWorld, client: KingdeeClient) -> None:
+    rows = world.kingdee["BD_MATERIAL"]
+    online = {row["FNumber"] for row in rows if row["F_PAEZ_SellOnline"]}
+    offline = [row["FNumber"] for row in rows if row["FNumber"] not in online][:5]
+    numbers = sorted(online)[:5] + offline + ["NO-SUCH-MATERIAL"]
+    frame = client.execute_bill_query_by_number(
+        "BD_MATERIAL",
+        ["FNumber"],
+        numbers,
+        number_key="FNumber",
+        within=Filter.eq("F_PAEZ_SellOnline", True),
+        chunk_size=4,
+    )
+    assert sorted(frame["FNumber"]) == sorted(set(numbers) & online)
+    assert frame.height == 5 and offline
+
+
 @pytest.mark.parametrize("mode", ["app_secret", "password"])
 def test_session_mode_relogs_in_after_the_sessions_expire(kingdee_server: BackgroundServer, mode: str) -> None:
     settings = settings_for(kingdee_server, auth_mode=mode, password=SecretStr(credentials.KINGDEE_PASSWORD))

@@ -8,24 +8,24 @@ import re
 import pytest
 from prefect import flow
 
-import flows.sync
+import flows.master_data
 from connectors.kingdee import KingdeeTransportError
+from flows.master_data import load_master_data
 from flows.outbound import sync_outbound
-from flows.sync import load_master_data
 from state.settings import SyncSettings
 from state.tables import TableError
 
 
 def _count_calls(monkeypatch, name: str) -> list[int]:
-    """Count calls of flows.sync.<name> (looked up when the task runs), still calling it."""
+    """Count calls of flows.master_data.<name> (looked up when the task runs), still calling it."""
     calls: list[int] = []
-    original = getattr(flows.sync, name)
+    original = getattr(flows.master_data, name)
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(flows.sync, name, counted)
+    monkeypatch.setattr(flows.master_data, name, counted)
     return calls
 
 

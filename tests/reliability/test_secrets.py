@@ -27,8 +27,8 @@ from connectors.kingdee.auth import decode_client_secret
 from connectors.settings import JushuitanSettings, KingdeeSettings
 from flows import sync
 from flows.all import sync_all
+from flows.master_data import load_master_data
 from flows.outbound import sync_outbound
-from flows.sync import load_master_data
 from sandbox.kingdee import Account
 from tests.reliability.stage import OUTBOUND_QUERY, Stage
 
