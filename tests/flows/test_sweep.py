@@ -4,9 +4,12 @@ incremental run sees, is caught by the sweep once; a second sweep catches nothin
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
+from prefect.flows import load_flow_from_entrypoint
 from prefect.variables import Variable
 from typer.testing import CliRunner
 
@@ -16,6 +19,8 @@ from flows.outbound import sync_outbound
 from flows.returns import sync_returns
 from state.watermarks import watermark_name
 from tests.flows.oracle import Scheme
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _saved(sandbox, form: str) -> list[str]:
@@ -107,3 +112,15 @@ def test_plant_knob_refuses_a_body_it_cannot_use(sandbox):
     admin = f"{sandbox.jst.url}/__admin/outbound/plant"
     assert httpx.post(admin, json={"days_back": 2}).status_code == 400
     assert httpx.post(admin, json={"like": 1, "days_back": 2}).status_code == 404
+
+
+def test_the_sweep_deployment_runs_sync_sweep_nightly_in_shanghai_time_without_overlap():
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    (deployment,) = [d for d in config["deployments"] if d["name"] == "nightly-sweep"]
+    path, _, name = deployment["entrypoint"].partition(":")
+    assert load_flow_from_entrypoint(f"{ROOT / path}:{name}").name == "sync-sweep"
+    (schedule,) = deployment["schedules"]
+    assert schedule["timezone"] == "Asia/Shanghai" and schedule["active"] is True
+    minute, hour, *every_day = schedule["cron"].split()
+    assert every_day == ["*", "*", "*"] and hour.isdigit()
+    assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
