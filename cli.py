@@ -64,21 +64,33 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would happen")] = False,
     batch_size: Annotated[int | None, typer.Option(help="Bills per Kingdee BatchSave")] = None,
     document: Annotated[list[str] | None, typer.Option(help="Replay these document numbers only")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="At most N new bills (each sync), saved as drafts; the watermark stays put"),
+    ] = None,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Re-read the SYNC_SWEEP_DAYS before the watermark; write what is missing")
+    ] = False,
 ) -> None:
     """Run one sync now, in-process (Prefect ephemeral mode unless PREFECT_API_URL is set)."""
-    from flows.all import sync_all
+    from flows.all import sync_all, sync_sweep
     from flows.materials import sync_materials
     from flows.outbound import sync_outbound
     from flows.returns import sync_returns
 
+    if which is Sync.materials and (limit or sweep):
+        raise typer.BadParameter("--limit and --sweep are for outbound, returns and all (materials go to Jushuitan)")
+    if sweep and (since or until or document):
+        raise typer.BadParameter("--sweep takes its window from SYNC_SWEEP_DAYS: no --since, --until or --document")
     common = {"since": since, "until": until, "dry_run": dry_run}
     if which is Sync.all:
-        typer.echo(json.dumps(sync_all(**common, batch_size=batch_size), ensure_ascii=False, indent=2))
+        result = sync_sweep(dry_run=dry_run) if sweep else sync_all(**common, batch_size=batch_size, limit=limit)
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     elif which is Sync.materials:
         _run_sync(which.value, sync_materials, document, **common)
     else:
         flow = sync_outbound if which is Sync.outbound else sync_returns
-        _run_sync(which.value, flow, document, **common, batch_size=batch_size)
+        _run_sync(which.value, flow, document, **common, batch_size=batch_size, limit=limit, sweep=sweep)
 
 
 class Document(StrEnum):

@@ -59,11 +59,16 @@ def sync_outbound(
     dry_run: bool = False,
     batch_size: int | None = None,
     documents: list[str] | None = None,
+    limit: int | None = None,
+    sweep: bool = False,
 ) -> dict:
     """Book shipped Jushuitan sales outbound documents (SYNC_OUTBOUND_BOOKED_STATUSES, by default
     Confirmed and Archive) as Kingdee SAL_OUTSTOCK bills.
 
     Without parameters: incremental from the stored watermark (with overlap). `since`/`until`: a
     backfill window that leaves the watermark alone. `documents`: replay these io_ids only.
+    `limit`: at most this many new bills, saved as drafts (never submitted), the watermark left alone —
+    the first run on a real tenant (README, Go-live). `sweep`: the omission sweep, the SYNC_SWEEP_DAYS
+    before the watermark read again, only what Kingdee lacks written (flows/all.py sync-sweep).
     """
-    return run_sync(OUTBOUND, since, until, dry_run, batch_size, documents)
+    return run_sync(OUTBOUND, since, until, dry_run, batch_size, documents, limit=limit, sweep=sweep)

@@ -63,10 +63,12 @@ def sync_returns(
     dry_run: bool = False,
     batch_size: int | None = None,
     documents: list[str] | None = None,
+    limit: int | None = None,
+    sweep: bool = False,
 ) -> dict:
     """Book received Jushuitan returns as Kingdee SAL_RETURNSTOCK bills (lines with r_qty > 0 only).
 
     Returns not yet received are not fetched; receiving them changes their modified time, so a later
     incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
     """
-    return run_sync(RETURNS, since, until, dry_run, batch_size, documents)
+    return run_sync(RETURNS, since, until, dry_run, batch_size, documents, limit=limit, sweep=sweep)

@@ -5,8 +5,8 @@ as the slower of the two only if they overlap. The flow walks the pages lazily, 
 pages as soon as it arrives, and hands its bills to a bounded set of concurrent BatchSave tasks;
 when that set is full the walk waits, so memory stays bounded by a group plus the saves in flight,
 whatever the length of the period. Each save is idempotent (by FBillNo); the optional Submit / Audit
-follow when the last save is done. KingdeeBills is this engine as the transfer of a SyncSpec
-(outbound, returns).
+follow when the last save is done; a limited run (DraftLimit) saves at most N new bills and leaves them
+drafts. KingdeeBills is this engine as the transfer of a SyncSpec (outbound, returns).
 """
 
 from __future__ import annotations
@@ -302,6 +302,52 @@ def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline) -> Transfe
     )
 
 
+# --- a limited run ---------------------------------------------------------------------------
+
+
+LEFT_OUT_SCHEMA = {"document": pl.String, "shop_id": pl.String, "shop_name": pl.String}
+
+
+@dataclass
+class DraftLimit:
+    """A limited run (the first run on a real tenant): at most `most` new bills, in the order their documents
+    arrive — the ledger's held documents retried by number first, then the window's pages in Jushuitan's order
+    (by modified time). Bills Kingdee already has pass (the save skips them); the new ones beyond `most` are
+    left for the next run, listed. No Submit or Audit follows: the bills stay drafts (创建) for review."""
+
+    kingdee: KingdeeClient
+    form_id: str
+    most: int
+    _new: set[str] = field(default_factory=set)  # the new bills admitted so far
+    _left: list[pl.DataFrame] = field(default_factory=list)
+
+    def admit(self, bills: pl.DataFrame) -> pl.DataFrame:
+        """The bills of one group that may go to the save; keeps the rest aside."""
+        if bills.is_empty():
+            return bills
+        known = self.kingdee.existing_bill_numbers(self.form_id, bills["bill_no"].to_list()) | self._new
+        new = ~pl.col("bill_no").is_in(pl.Series(list(known), dtype=pl.String).implode())
+        admitted = new.not_() | (new.cum_sum() <= self.most - len(self._new))
+        marked = bills.with_columns(admitted.alias("__admitted"))
+        kept = marked.filter("__admitted").drop("__admitted")
+        self._new.update(kept.filter(new)["bill_no"].to_list())
+        left = marked.filter(~pl.col("__admitted"))
+        self._left.append(
+            left.select(pl.col("bill_no").alias("document"), pl.col("shop_id").cast(pl.String), "shop_name").cast(
+                LEFT_OUT_SCHEMA
+            )
+        )
+        return kept
+
+    def left_out(self, outcomes: pl.DataFrame) -> pl.DataFrame:
+        """The documents not written because of the limit (document, shop_id, shop_name), in arrival order;
+        one the run saw again and wrote is not among them."""
+        left = pl.concat(self._left) if self._left else pl.DataFrame(schema=LEFT_OUT_SCHEMA)
+        return left.filter(~pl.col("document").is_in(outcomes["document"].drop_nulls().implode())).unique(
+            "document", maintain_order=True
+        )
+
+
 # --- the transfer ----------------------------------------------------------------------------
 
 
@@ -332,6 +378,10 @@ class KingdeeBills:
             self.map_group(pages, run.master, settings.scheme(), run.jst, run.kingdee)
             for pages in page_groups(self.pages(run), settings.pages_per_group, settings.max_pages_per_group)
         )
+        if run.limit is not None:
+            limit = DraftLimit(run.kingdee, self.form_id, run.limit)
+            done = run_groups((replace(group, bills=limit.admit(group.bills)) for group in groups), pipeline)
+            return replace(done, limited=limit.left_out(done.outcomes))  # drafts: no Submit / Audit
         done = run_groups(groups, pipeline)
         if run.dry_run:
             return done

@@ -4,9 +4,11 @@ A SyncSpec names the sync and its transfer (fetch, map, write); run_sync does th
 that cannot be document numbers, checks the report folder, takes the sync's lock, loads the master data the
 documents are checked against (flows/master_data.py), resolves the window, hands the transfer the held
 ledger's pending numbers (or a replay's) to fetch first, then records the outcomes in the ledger, publishes
-the report, records the run (state/runs.py) and moves the watermark on after a complete incremental run.
-Outbound and returns move Jushuitan documents into Kingdee bills (flows.streaming.KingdeeBills); materials
-moves Kingdee materials into Jushuitan items.
+the report, records the run (state/runs.py) and moves the watermark on after a complete incremental run. A
+limited run (`limit`: a first run on a real tenant) leaves it where it is; so does a sweep (`sweep`: the
+omission sweep, the last SYNC_SWEEP_DAYS before the watermark read again). Outbound and returns move
+Jushuitan documents into Kingdee bills (flows.streaming.KingdeeBills); materials moves Kingdee materials
+into Jushuitan items.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from state.ledger import HeldLedger
 from state.run_lock import run_lock
 from state.runs import RunRecord, record_run
 from state.settings import SyncSettings
-from state.watermarks import RunWindow, advance_watermark, resolve_window
+from state.watermarks import RunWindow, advance_watermark, resolve_window, sweep_window
 from transforms.documents import MasterData
-from transforms.outcomes import NUMBERS, needing_attention
+from transforms.outcomes import NUMBERS, WOULD_CREATE, WRITTEN, needing_attention
 
 # --- documents fetched by number -------------------------------------------------------------
 
@@ -115,6 +117,7 @@ class SyncRun:
     by_number: ByNumber  # fetched first; the transfer notes which numbers came back
     dry_run: bool
     batch_size: int  # bills per BatchSave (the documents syncs)
+    limit: int | None = None  # at most this many new bills, saved as drafts (the documents syncs)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class Transferred:
     warnings: pl.DataFrame
     notes: dict[str, int]  # out-of-scope counts and other facts
     attention: pl.DataFrame | None = None  # documents a human must look at: document, message
+    # Documents a limited run did not write (document, shop_id, shop_name): the next run's, not held.
+    limited: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -146,21 +151,33 @@ def run_sync(
     dry_run: bool,
     batch_size: int | None,
     documents: list[str] | None,
+    limit: int | None = None,
+    sweep: bool = False,
 ) -> dict:
     """One run of `spec`, its parameters as the flows take them; returns the report's summary."""
     started = now_shanghai()
     settings = SyncSettings()
     documents = check_documents(spec.name, documents)
+    check_scope(limit, sweep, since, until, documents)
     check_reports_dir(settings)
     with run_lock(spec.name, settings):
         ledger = HeldLedger(settings)
         with open_clients() as (jst, kingdee):
             master = load_master_data(kingdee, settings) if spec.master_data else None
-            window = None if documents else resolve_window(spec.name, since, until, settings, spec.full_first_run)
+            if documents:
+                window = None
+            elif sweep:
+                window = sweep_window(spec.name, settings)
+            else:
+                window = resolve_window(spec.name, since, until, settings, spec.full_first_run)
             by_number = ByNumber.of(spec.name, documents, ledger)
-            run = SyncRun(settings, jst, kingdee, master, window, by_number, dry_run, batch_size or settings.batch_size)
+            size = batch_size or settings.batch_size
+            run = SyncRun(settings, jst, kingdee, master, window, by_number, dry_run, size, limit)
             done = spec.transfer(run)
-        closed = 0 if dry_run else ledger.record(spec.name, done.outcomes, by_number.numbers, now_shanghai())
+        limited = set() if done.limited is None else set(done.limited["document"])
+        # A retried document the limit left out is still pending: not "no longer in scope".
+        retried = [number for number in by_number.numbers if number not in limited]
+        closed = 0 if dry_run else ledger.record(spec.name, done.outcomes, retried, now_shanghai())
         report = SyncReport(
             sync=spec.name,
             dry_run=dry_run,
@@ -171,6 +188,9 @@ def run_sync(
             notes={**done.notes, **by_number.notes(closed)},
             not_found=by_number.not_found(),
             attention=needing_attention(done.attention, done.outcomes),
+            limit=limit,
+            limited=done.limited,
+            caught=caught(done.outcomes, by_number, dry_run) if sweep else None,
         )
         folder = publish(report, settings)
         record = RunRecord(
@@ -185,6 +205,30 @@ def run_sync(
             finished=now_shanghai(),
         )
         record_run(settings, record)
-        if window and window.incremental and not dry_run:
+        if window and window.incremental and not dry_run and limit is None:
             advance_watermark(spec.name, window)
         return report.summary()
+
+
+def check_scope(
+    limit: int | None, sweep: bool, since: datetime | None, until: datetime | None, documents: list[str] | None
+) -> None:
+    """A limit counts bills, so it is at least 1; a sweep's window is SYNC_SWEEP_DAYS before the watermark,
+    so it takes no other window and no numbers. Refused before anything is read or written."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (got {limit}); nothing was fetched or written")
+    if sweep and (since or until or documents):
+        raise ValueError(
+            "a sweep reads the SYNC_SWEEP_DAYS before the watermark: give it no since, until or documents; "
+            "nothing was fetched or written"
+        )
+
+
+def caught(outcomes: pl.DataFrame, by_number: ByNumber, dry_run: bool) -> int:
+    """What a sweep caught: documents of its window it wrote (would write, dry) because Kingdee lacked them.
+    Held documents the ledger had it retry are counted as retried, not as caught."""
+    written = WOULD_CREATE if dry_run else WRITTEN
+    return outcomes.filter(
+        (pl.col("outcome") == written)
+        & ~pl.col("document").is_in(pl.Series(by_number.numbers, dtype=pl.String).implode())
+    ).height

@@ -98,6 +98,21 @@ class SyncReport:
     not_found: list[str] = field(default_factory=list)  # numbers asked for that the source system does not know
     # Outcomes of earlier runs whose report could not be written (OUTCOME_SCHEMA + earlier_run); set by publish.
     earlier: pl.DataFrame | None = None
+    limit: int | None = None  # a limited run: at most this many new bills, saved as drafts
+    limited: pl.DataFrame | None = None  # the documents the limit left for the next run (document, shop)
+    caught: int | None = None  # a sweep: documents it wrote because Kingdee lacked them
+
+    def limit_line(self) -> str | None:
+        """What a limited run did not do, in one line."""
+        if self.limit is None:
+            return None
+        return (
+            f"limited to {self.limit}: {self.limited_count()} documents not written this run "
+            "(bills saved as drafts, not submitted; the watermark did not move)"
+        )
+
+    def sweep_line(self) -> str | None:
+        return None if self.caught is None else f"sweep: caught {self.caught} documents missing from Kingdee"
 
     def counts(self) -> dict[str, int]:
         by_outcome = dict(self.outcomes.group_by("outcome").len().rows())
@@ -134,7 +149,12 @@ class SyncReport:
             "not_found": self.not_found,
             "needs_attention": 0 if self.attention is None else self.attention.height,
             "earlier_unreported": 0 if self.earlier is None else self.earlier.height,
+            **({} if self.limit is None else {"limit": self.limit, "not_written_limited": self.limited_count()}),
+            **({} if self.caught is None else {"sweep_caught": self.caught}),
         }
+
+    def limited_count(self) -> int:
+        return 0 if self.limited is None else self.limited.height
 
     def markdown(self, folder: Path | None) -> str:
         c = self.counts()
@@ -142,6 +162,8 @@ class SyncReport:
         if self.window:
             start, end = self.window.start.astimezone(SHANGHAI), self.window.end.astimezone(SHANGHAI)
             head += f"Window: {start:%Y-%m-%d %H:%M:%S} → {end:%Y-%m-%d %H:%M:%S} (Asia/Shanghai)\n\n"
+        for line in filter(None, (self.limit_line(), self.sweep_line())):
+            head += f"**{line}**\n\n"
         written = WOULD_CREATE if self.dry_run else WRITTEN
         head += (
             f"| fetched | {written} | skipped (already in Kingdee) | held | failed |\n|---|---|---|---|---|\n"
@@ -167,6 +189,10 @@ class SyncReport:
         if self.not_found:
             head += f"\n## Not found in {NUMBERS[self.sync][1]} ({len(self.not_found)})\n\n"
             head += "".join(f"- {md_text(number)}\n" for number in self.not_found)
+        if self.limited is not None and not self.limited.is_empty():
+            head += f"\n## Not written: limited to {self.limit} ({self.limited.height})\n\n"
+            head += md_bullets(self.limited, 50, lambda r: f"{md_text(r['document'])} ({md_text(r['shop_name'])})")
+            head += "\nAll of them in `limited.csv`; the next run without a limit writes them.\n"
         if self.earlier is not None:
             runs = ", ".join(md_text(run) for run in self.earlier["earlier_run"].unique(maintain_order=True))
             head += (
@@ -212,6 +238,8 @@ class SyncReport:
             "需人工处理 needs_attention": 0 if self.attention is None else self.attention.height,
             "未找到的单号 not_found": ", ".join(self.not_found) or "—",
             **{f"备注 note: {k}": v for k, v in self.notes.items()},
+            **({} if self.limit is None else {"限量运行 limited run": self.limit_line()}),
+            **({} if self.caught is None else {"补漏 sweep": self.sweep_line()}),
         }
 
     def sheets(self) -> list[ReportSheet]:
@@ -256,6 +284,15 @@ class SyncReport:
                     self.attention,
                     HEADERS,
                     "需要人工在金蝶中处理的单据 / documents a person must handle in Kingdee",
+                )
+            )
+        if self.limited is not None:
+            sheets.append(
+                ReportSheet(
+                    "限量未写 limited",
+                    self.limited,
+                    HEADERS,
+                    "限量运行未写入的单据, 下次不限量运行写入 / left by the limit, written by the next full run",
                 )
             )
         if self.earlier is not None:
@@ -332,6 +369,8 @@ def _publish(report: SyncReport, settings: SyncSettings) -> Path:
         report.attention.write_csv(folder / "attention.csv")
     if report.earlier is not None:
         report.earlier.write_csv(folder / "earlier_unreported.csv")
+    if report.limited is not None:
+        report.limited.write_csv(folder / "limited.csv")
     sync_zh = SYNC_ZH.get(report.sync, report.sync)
     title = f"聚水潭 ↔ 金蝶 {sync_zh}同步报告 / {report.sync} sync report ({folder.name})"
     write_report(folder, title, report.sheets(), summary=report.overview())

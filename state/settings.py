@@ -30,6 +30,8 @@ class SyncSettings(BaseSettings):
     safety_lag_minutes: int = Field(2, ge=0)
     # First run (no watermark yet): how far back to start.
     initial_lookback_days: int = Field(7, ge=1)
+    # The nightly omission sweep (flows/all.py sync-sweep) re-reads this many days before the watermark.
+    sweep_days: int = Field(3, ge=1)
     batch_size: int = Field(100, ge=1, le=1000)
     # BatchSave calls in flight at once (Kingdee guidance: keep it small, 2–4).
     kingdee_concurrency: int = Field(2, ge=1, le=8)

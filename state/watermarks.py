@@ -49,5 +49,14 @@ def resolve_window(
     return RunWindow(start=start, end=end, incremental=until is None)
 
 
+def sweep_window(sync: str, settings: SyncSettings) -> RunWindow:
+    """The omission sweep's window: the `sweep_days` before the stored watermark (before the safety lag,
+    without one). Up to the watermark, not now: what came after it is the next incremental run's, so what the
+    sweep writes is only what the incremental runs missed."""
+    stored = Variable.get(watermark_name(sync), default=None)
+    end = datetime.fromisoformat(stored) if stored else now_shanghai() - timedelta(minutes=settings.safety_lag_minutes)
+    return RunWindow(start=end - timedelta(days=settings.sweep_days), end=end, incremental=False)
+
+
 def advance_watermark(sync: str, window: RunWindow) -> None:
     Variable.set(watermark_name(sync), window.end.isoformat(), overwrite=True)

@@ -13,7 +13,8 @@ Modules: `signing` (the request sign), `tokens` (access and refresh tokens, the 
 Admin endpoints under `/__admin` (JSON, no auth) let tests change the world and read what clients did:
 `GET stats` (with `writes`, the item uploads), `POST limits`, `POST clock {"offset_seconds": n}` (the
 platform's clock runs n seconds off the host's: code 180 beyond ten minutes), `POST expire_tokens`,
-`GET items`, `POST outbound/{io_id}`, `POST refunds/{as_id}`, `POST refunds/{as_id}/receive`,
+`GET items`, `POST outbound/{io_id}`, `POST outbound/plant {"like": io_id, "days_back": d}` (a copy modified
+d days ago, behind a watermark), `POST refunds/{as_id}`, `POST refunds/{as_id}/receive`,
 `POST records/{kind}`, `POST upload_answer`;
 `POST faults` is served by the FaultMiddleware in front. A change moves the document's `modified` to now
 (unless given) and gives it a new ts, as on the platform: `POST outbound/{io_id}` with `{"status": "Archive"}`

@@ -1,16 +1,20 @@
 """The emulator's admin routes (JSON, no auth): read stats and items, change limits, skew the clock, expire
-tokens, change or add documents, receive returned goods, and pick the item-upload answer."""
+tokens, change or add documents, plant one behind a watermark, receive returned goods, and pick the
+item-upload answer."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from sandbox.data import JST_TIME, SHANGHAI
 from sandbox.jushuitan.emulator import Emulator
 from sandbox.jushuitan.items import UPLOAD_ANSWERS
 
@@ -90,6 +94,31 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         emulator.upload_answer = body["datas"]
         return JSONResponse({"datas": emulator.upload_answer})
 
+    async def plant(request: Request) -> JSONResponse:
+        """`{"like": io_id, "days_back": d}`: a copy of outbound document `like` under new io_id and line ids,
+        modified d days ago — a document an incremental run past that time never sees (what a sweep is for)."""
+        body = _json_body(await request.body())
+        days_back = body.get("days_back") if isinstance(body, dict) else None
+        if not isinstance(days_back, int | float) or days_back <= 0 or not isinstance(body.get("like"), int):
+            return _admin_error(400, 'expected {"like": <io_id>, "days_back": <positive number>}')
+        store = emulator.stores["outbound"]
+        template = store.get(body["like"])
+        if template is None:
+            return _admin_error(404, "no outbound document to copy")
+        doc = copy.deepcopy(template)
+        numbers = [row["io_id"] for row in store.rows if isinstance(row.get("io_id"), int)]
+        line_ids = [
+            line.get("ioi_id") for row in store.rows for line in row.get("items") or [] if isinstance(line, dict)
+        ]
+        first_line = max((i for i in line_ids if isinstance(i, int)), default=40_000_000) + 1
+        doc["io_id"] = max(numbers) + 1
+        for offset, line in enumerate(doc.get("items") or []):
+            line["ioi_id"] = first_line + offset
+        when = datetime.fromtimestamp(emulator.clock() - days_back * 86_400, SHANGHAI).strftime(JST_TIME)
+        doc["created"] = doc["io_date"] = doc["modified"] = when
+        emulator.inject("outbound", [doc])
+        return JSONResponse(doc)
+
     async def records(request: Request) -> JSONResponse:
         kind = request.path_params["kind"]
         if kind not in emulator.stores:
@@ -105,6 +134,7 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         Route("/__admin/clock", clock, methods=["POST"]),
         Route("/__admin/expire_tokens", expire_tokens, methods=["POST"]),
         Route("/__admin/items", items, methods=["GET"]),
+        Route("/__admin/outbound/plant", plant, methods=["POST"]),
         Route("/__admin/outbound/{io_id:int}", updater("outbound", "io_id"), methods=["POST"]),
         Route("/__admin/refunds/{as_id:int}", updater("refunds", "as_id"), methods=["POST"]),
         Route("/__admin/refunds/{as_id:int}/receive", receive, methods=["POST"]),
