@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from prefect.variables import Variable
 
 from basics.shanghai import now_shanghai
 from state.ledger import HeldLedger
 from state.runs import latest_runs
 from state.settings import SyncSettings
 from state.tables import TABLES, apply_table
+from state.watermarks import watermark_name
 from tests.hosts.harness import Host, TwoHosts, finish, wait_until
 from tests.reliability.oracle import OUTBOUND_FORM, BillOracle, compare
 from tests.reliability.scenarios import BATCH_SAVE
@@ -42,6 +44,7 @@ def test_the_same_sync_on_both_hosts_at_once_runs_on_one_only(make_hosts):
         assert "nothing was written" in second.stderr
         assert hosts.stage.kingdee_stats()["batch_sizes"] == []
         assert hosts.b.report_files() == []
+        assert Variable.get(watermark_name("outbound")) is None  # host a's run is still saving
     finally:
         saving.release.set()
     done = finish(first)
@@ -127,18 +130,17 @@ def test_both_hosts_reading_jushuitan_at_once_stay_within_its_limits(make_hosts)
 
 
 def test_a_host_killed_mid_run_is_repaired_by_the_other_host(make_hosts):
-    """SIGKILL of host a once some bills are in Kingdee, then of host b's run once it has saved more, then
-    host a runs again: every bill exactly once. Small batches and slow saves keep the runs mid-save long
-    enough to be killed there."""
+    """SIGKILL of host a mid-save, then of host b's run mid-save, then host a runs again: every bill exactly
+    once. Each kill comes while the answer to a save Kingdee has committed is held, so the killed run never
+    learns of those bills. Small batches and slow saves leave most bills for after the kills."""
     hosts = make_hosts(settings={"SYNC_BATCH_SIZE": "5"}, kingdee_options={"save_latency_ms": 250})
     expected = BillOracle(hosts.stage.world).expected(OUTBOUND_FORM)
     saved = 0
     for host in (hosts.a, hosts.b):
-        bills = killed_mid_save(hosts, host, saved)
+        bills = killed_mid_save(hosts, host)
         assert saved < len(bills) < len(expected), f"host {host.name} was not killed mid-run"
-        verdict = compare(
-            expected, bills, OUTBOUND_FORM, hosts.stage.kingdee_stats()["duplicate_rejections"], partial=True
-        )
+        stats = hosts.stage.kingdee_stats()
+        verdict = compare(expected, bills, OUTBOUND_FORM, stats["duplicate_rejections"], partial=True)
         assert verdict.ok, str(verdict)
         saved = len(bills)
 
@@ -152,13 +154,17 @@ def test_a_host_killed_mid_run_is_repaired_by_the_other_host(make_hosts):
     assert verdict.ok, str(verdict)
 
 
-def killed_mid_save(hosts: TwoHosts, host: Host, saved: int) -> list[dict]:
-    """Start `sync outbound` on `host`, SIGKILL it once Kingdee holds more than `saved` bills; the bills
-    stored once the saves it had sent have landed (the emulator finishes a save whose caller died)."""
+def killed_mid_save(hosts: TwoHosts, host: Host) -> list[dict]:
+    """`sync outbound` on `host`, SIGKILLed while the answer to its second BatchSave (committed by Kingdee)
+    is held; the bills Kingdee holds once every save it had taken has landed."""
+    committed = hosts.stage.kingdee_tap.at(BATCH_SAVE, 2, hold="after")
     run = host.start("sync", "outbound")
-    wait_until(lambda: len(hosts.stage.bills()) > saved or run.poll() is not None, 120, f"host {host.name} saving")
-    run.send_signal(signal.SIGKILL)
-    run.communicate()
+    try:
+        assert committed.reached.wait(120), finish(run).stderr[-2000:] if run.poll() is not None else "no 2nd save"
+        run.send_signal(signal.SIGKILL)
+        run.communicate()
+    finally:
+        committed.release.set()
     assert run.returncode == -signal.SIGKILL, f"host {host.name}'s run ended before it was killed"
     taken = hosts.stage.kingdee_stats
     wait_until(lambda: len(hosts.stage.bills()) == sum(taken()["batch_sizes"]), 30, "the last saves to land")
