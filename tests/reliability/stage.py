@@ -223,9 +223,12 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def start_child(stage: Stage, prefect_api_url: str, *args: str, pause_at: str = "") -> subprocess.Popen:
+def start_child(
+    stage: Stage, prefect_api_url: str, *args: str, pause_at: str = "", cwd: Path = ROOT
+) -> subprocess.Popen:
     """`jst-kingdee sync ...` in a child process against the stage, recording into the test's Prefect
-    server. `pause_at` ("module:function") makes the child stop for good just before that call."""
+    server. `pause_at` ("module:function") makes the child stop for good just before that call; `cwd` is
+    its working directory (this checkout stays first on its import path)."""
     env = {
         **os.environ,
         **stage.env(),
@@ -235,10 +238,11 @@ def start_child(stage: Stage, prefect_api_url: str, *args: str, pause_at: str = 
         "PYTHONUNBUFFERED": "1",
         "CRASH_PAUSE_AT": pause_at,
         "CRASH_PAUSE_MARK": str(stage.root / "paused"),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.reliability.child", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -47,6 +47,16 @@ class Postgres:
             db.autocommit = True
             db.execute(sql)
 
+    @contextmanager
+    def fresh_database(self) -> Iterator[URL]:
+        """A new, empty database on this server, dropped (whoever is still connected) at the end."""
+        name = f"test_{uuid.uuid4().hex}"
+        self.execute(f"CREATE DATABASE {name}")
+        try:
+            yield self.url(name)
+        finally:
+            self.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -130,12 +140,9 @@ def state_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         yield None
         return
     server: Postgres = request.getfixturevalue("postgres")
-    name = f"test_{uuid.uuid4().hex}"
-    server.execute(f"CREATE DATABASE {name}")
-    url = server.url(name)
-    monkeypatch.setenv("SYNC_DATABASE_URL", str(url))
-    yield url
-    server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with server.fresh_database() as url:
+        monkeypatch.setenv("SYNC_DATABASE_URL", str(url))
+        yield url
 
 
 @pytest.fixture
