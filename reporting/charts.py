@@ -30,7 +30,8 @@ PALETTE = (
 BAR, BAR_GAP, GROUP_GAP = 14, 2, 14
 PLOT_HEIGHT, LEFT, TOP = 200, 56, 34
 LABEL_HEIGHT = 92  # room under the bars for the bar labels (rotated) and the group label
-LEGEND_ROW = 20
+LEGEND_ROW, LEGEND_WIDTH = 20, 760  # the legend wraps past this width
+SMALL = 6  # pixels per half-width character at the 10-11 px label sizes (a CJK character is two)
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,13 @@ def stacked_bars_svg(frame: pl.DataFrame, chart: StackedBars, headers: dict[str,
     top = max(labels.select(pl.sum_horizontal(chart.series).max()).item(), 1)
     scale = _axis(top)
     names = [headers.get(s, s) for s in chart.series]
-    legend_width = sum(24 + 7 * _width(n) for n in names)
-    parts, y, width = [], TOP + LEGEND_ROW, LEFT + legend_width
+    legend, legend_height = _legend(chart, names)
+    parts, y, width = [], TOP + legend_height, LEFT + LEGEND_WIDTH
     for (panel,), rows in labels.group_by("panel", maintain_order=True):
         drawn, panel_width = _panel(rows, chart, names, scale, y, str(panel))
         parts.append(drawn)
         width = max(width, panel_width)
         y += PLOT_HEIGHT + LABEL_HEIGHT + (24 if panel else 0)
-    legend = _legend(chart, names)
     return (
         f'<svg class="chart" role="img" width="{width}" height="{y}" viewBox="0 0 {width} {y}" '
         f'aria-label="{escape(chart.title)}" font-size="11" font-family="inherit">'
@@ -97,15 +97,19 @@ def _axis(top: float) -> list[float]:
     return [step * i for i in range(math.ceil(top / step) + 1)]
 
 
-def _legend(chart: StackedBars, names: list[str]) -> str:
-    x, items = LEFT, []
+def _legend(chart: StackedBars, names: list[str]) -> tuple[str, int]:
+    """A colour key per series, in rows no wider than LEGEND_WIDTH; returns (svg, height)."""
+    x, y, items = LEFT, TOP, []
     for i, (series, name) in enumerate(zip(chart.series, names, strict=True)):
+        step = 28 + SMALL * _width(name)
+        if x > LEFT and x + step > LEFT + LEGEND_WIDTH:
+            x, y = LEFT, y + LEGEND_ROW
         items.append(
-            f'<rect x="{x}" y="{TOP - 8}" width="12" height="12" fill="{chart.color(i, series)}"/>'
-            f'<text x="{x + 16}" y="{TOP + 2}">{escape(name)}</text>'
+            f'<rect x="{x}" y="{y - 8}" width="12" height="12" fill="{chart.color(i, series)}"/>'
+            f'<text x="{x + 16}" y="{y + 2}">{escape(name)}</text>'
         )
-        x += 24 + 7 * _width(name)
-    return f'<g class="legend">{"".join(items)}</g>'
+        x += step
+    return f'<g class="legend">{"".join(items)}</g>', y - TOP + LEGEND_ROW
 
 
 def _panel(rows: pl.DataFrame, chart: StackedBars, names: list[str], ticks: list[float], y0: int, title: str):
@@ -115,21 +119,21 @@ def _panel(rows: pl.DataFrame, chart: StackedBars, names: list[str], ticks: list
     per_unit = PLOT_HEIGHT / ticks[-1]
     out = [f'<text x="{LEFT}" y="{top - 8}" font-weight="bold">{escape(title)}</text>'] if title else []
     x, previous = LEFT + BAR_GAP, None
-    groups: list[tuple[str, float, float]] = []
+    groups: list[tuple[str, float, float]] = []  # label, first bar's x, where the group (or its label) ends
     for row in rows.iter_rows(named=True):
         if row["group"] != previous:
             if previous is not None:
-                x += GROUP_GAP
-            groups.append((row["group"], x, x))
+                x = max(x, groups[-1][2]) + GROUP_GAP
+            groups.append((row["group"], x, x + SMALL * _width(row["group"])))
             previous = row["group"]
         out.append(_bar(row, chart, names, x, base, per_unit))
         out.append(
             f'<text transform="translate({x + BAR / 2 + 4},{base + 6}) rotate(90)" font-size="10">'
             f"{escape(row['bar'])}</text>"
         )
-        groups[-1] = (groups[-1][0], groups[-1][1], x + BAR)
+        groups[-1] = (groups[-1][0], groups[-1][1], max(groups[-1][2], x + BAR))
         x += BAR + BAR_GAP
-    width = int(x + GROUP_GAP)
+    width = int(max([x, *(end for _, _, end in groups)]) + GROUP_GAP)
     for tick in ticks:
         ty = base - tick * per_unit
         out.insert(

@@ -215,14 +215,19 @@ def test_held_documents_filter_by_shop_and_rule_sort_by_a_header_and_unfold_thei
     header.click()
     assert [int(n) for n in _visible_column(page, section, lines)] == sorted(ascending, reverse=True)
 
+    page.locator(f"{section} thead tr:first-child th").nth(0).click()  # by document number again
     first = page.locator(f"{section} table.sheet > tbody > tr").first
     document = first.locator("td").first.inner_text()
+    assert document == min(flat["document"])
     first.locator("summary").click()
     nested = first.locator("table.lines tbody tr")
     assert nested.first.is_visible() and nested.count() == flat.filter(pl.col("document") == document).height
-    first.scroll_into_view_if_needed()
-    page.screenshot(path=ARTIFACTS / "sync-report-held.png")
-    assert page.locator("svg.chart").count() == 1  # held documents by shop × rule
+    page.locator(f"{section} .wrap").evaluate("wrap => { wrap.scrollTop = 0; }")
+    page.locator(section).screenshot(path=ARTIFACTS / "sync-report-held.png")
+
+    chart = page.locator("svg.chart")  # held documents by shop × rule
+    assert chart.count() == 1 and chart.locator("rect.segment").count() > 0
+    chart.screenshot(path=ARTIFACTS / "sync-held-chart.png")
 
 
 def test_the_reconcile_chart_draws_every_class_of_every_day_and_shop(reports, open_page):
