@@ -34,6 +34,7 @@ EXCEL_MAX_CELL = 32_767
 EXCEL_SHEET_NAME = 31
 MIN_WIDTH, MAX_WIDTH = 8, 60
 OVERVIEW = "概要 overview"
+CHART_ROWS = 23  # rows a 420-pixel chart takes at the default row height, and a gap
 
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
@@ -144,7 +145,7 @@ def _write_workbook(path: Path, title: str, sheets: Sequence[ReportSheet]) -> No
             ws = book.add_worksheet(_sheet_name(sheet.name, used))
             rows = _write_sheet(ws, sheet, formats)
             if sheet.chart and rows and sheet.chart.series:
-                _insert_chart(book, ws, sheet, rows)
+                _insert_charts(book, ws, sheet, rows)
 
 
 def _category_levels(labels: pl.DataFrame) -> list[list[str | None]]:
@@ -201,39 +202,50 @@ def _write_sheet(ws: Worksheet, sheet: ReportSheet, formats: dict) -> int:
     return frame.height
 
 
-def _insert_chart(book: Workbook, ws: Worksheet, sheet: ReportSheet, rows: int) -> None:
-    """The sheet's chart as a native stacked column chart over its own cells, right of the table; the
-    category columns must be adjacent (Excel's multi-level axis reads them left to right, outermost first).
+def _insert_charts(book: Workbook, ws: Worksheet, sheet: ReportSheet, rows: int) -> None:
+    """The sheet's chart as native stacked column charts over its own cells, right of the table, one under the
+    other: one per panel (category columns before the last two, as on the page), each over its panel's rows,
+    which lie together. The last two category columns, adjacent, are the chart's two-level axis.
 
     Each series carries its values as the chart's cache too: constant_memory leaves xlsxwriter unable to read
-    them back, and without a cache a reader that does not recalculate (LibreOffice's import, a viewer) draws
-    an empty chart."""
+    them back, and without a cache a reader that does not recalculate (a viewer, an import) draws nothing."""
     chart, columns = sheet.chart, sheet.frame.columns
-    first, last = (columns.index(c) for c in (chart.categories[0], chart.categories[-1]))
-    if last - first + 1 != len(chart.categories):
-        raise ValueError(f"{sheet.name}: chart categories {chart.categories} are not adjacent columns")
+    axis = chart.categories[-2:]
+    first, last = columns.index(axis[0]), columns.index(axis[-1])
+    if last - first + 1 != len(axis):
+        raise ValueError(f"{sheet.name}: chart axis columns {axis} are not adjacent")
+    panels = list(chart.categories[:-2])
     frame = sheet.frame.head(rows)
-    top, bottom = HEADER_ROW + 1, HEADER_ROW + rows
-    native = book.add_chart({"type": "column", "subtype": "stacked"})
-    categories = _category_levels(_as_text(frame.select(chart.categories)))
-    for i, series in enumerate(chart.series):
-        col = columns.index(series)
-        native.add_series(
-            {
-                "name": [ws.name, HEADER_ROW, col],
-                "categories": [ws.name, top, first, bottom, last],
-                "values": [ws.name, top, col, bottom, col],
-                "name_data": [sheet.headers.get(series, series)],
-                "categories_data": categories if len(categories) > 1 else categories[0],
-                "values_data": frame[series].cast(pl.Float64).to_list(),
-                "fill": {"color": chart.color(i, series)},
-                "gap": 40,
-            }
-        )
-    native.set_title({"name": chart.title})
-    native.set_legend({"position": "top"})
-    native.set_size({"width": max(720, min(4000, 18 * rows + 200)), "height": 420})
-    ws.insert_chart(HEADER_ROW, len(columns) + 1, native)
+    labels = _as_text(frame.select(panels)).select(pl.concat_str(panels, separator=" ")) if panels else None
+    runs = (
+        pl.DataFrame({"panel": labels.to_series() if panels else [""] * frame.height})
+        .with_row_index("row")
+        .group_by(pl.col("panel").rle_id().alias("run"), maintain_order=True)
+        .agg(pl.col("panel").first(), pl.col("row").min().alias("start"), pl.col("row").max().alias("end"))
+    )
+    for index, (panel, start, end) in enumerate(runs.select("panel", "start", "end").iter_rows()):
+        part = frame.slice(start, end - start + 1)
+        top, bottom = HEADER_ROW + 1 + start, HEADER_ROW + 1 + end
+        levels = _category_levels(_as_text(part.select(axis)))
+        native = book.add_chart({"type": "column", "subtype": "stacked"})
+        for i, series in enumerate(chart.series):
+            col = columns.index(series)
+            native.add_series(
+                {
+                    "name": [ws.name, HEADER_ROW, col],
+                    "categories": [ws.name, top, first, bottom, last],
+                    "values": [ws.name, top, col, bottom, col],
+                    "name_data": [sheet.headers.get(series, series)],
+                    "categories_data": levels if len(levels) > 1 else levels[0],
+                    "values_data": part[series].cast(pl.Float64).to_list(),
+                    "fill": {"color": chart.color(i, series)},
+                    "gap": 40,
+                }
+            )
+        native.set_title({"name": f"{chart.title}: {panel}" if panel else chart.title})
+        native.set_legend({"position": "top"})
+        native.set_size({"width": max(720, min(4000, 18 * part.height + 200)), "height": 420})
+        ws.insert_chart(HEADER_ROW + index * CHART_ROWS, len(columns) + 1, native)
 
 
 def _excel_values(frame: pl.DataFrame) -> pl.DataFrame:

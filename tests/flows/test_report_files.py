@@ -243,17 +243,19 @@ def test_a_chart_is_native_in_the_workbook_and_inline_svg_on_the_page(tmp_path):
     headers = {"matched": "一致 matched", "missing": "金蝶缺单 missing"}
     workbook, page_path = write_report(tmp_path, "t", [ReportSheet("按日按店 day × shop", frame, headers, chart=chart)])
 
-    (native,) = openpyxl.load_workbook(workbook)["按日按店 day × shop"]._charts
-    assert (native.tagname, native.type, native.grouping) == ("barChart", "col", "stacked")
-    refs = [(s.tx.strRef.f, s.cat.multiLvlStrRef.f, s.val.numRef.f) for s in native.series]
+    # One chart per kind (the page's panels), each over its own rows, day × shop its two-level axis.
+    outbound, returns = openpyxl.load_workbook(workbook)["按日按店 day × shop"]._charts
+    assert {(c.tagname, c.type, c.grouping) for c in (outbound, returns)} == {("barChart", "col", "stacked")}
     sheet = "'按日按店 day × shop'"
-    assert refs == [
-        (f"{sheet}!$D$2", f"{sheet}!$A$3:$C$5", f"{sheet}!$D$3:$D$5"),
-        (f"{sheet}!$E$2", f"{sheet}!$A$3:$C$5", f"{sheet}!$E$3:$E$5"),
+    assert [(s.tx.strRef.f, s.cat.multiLvlStrRef.f, s.val.numRef.f) for s in outbound.series] == [
+        (f"{sheet}!$D$2", f"{sheet}!$B$3:$C$4", f"{sheet}!$D$3:$D$4"),
+        (f"{sheet}!$E$2", f"{sheet}!$B$3:$C$4", f"{sheet}!$E$3:$E$4"),
     ]
-    xml = zipfile.ZipFile(workbook).read("xl/charts/chart1.xml").decode()
+    assert [s.val.numRef.f for s in returns.series] == [f"{sheet}!$D$5", f"{sheet}!$E$5"]
+    first, second = (zipfile.ZipFile(workbook).read(f"xl/charts/chart{n}.xml").decode() for n in (1, 2))
+    assert "核对 chart: 出库" in first and "核对 chart: 退货" in second
     # cached, for readers that do not recalculate
-    assert "<c:v>一致 matched</c:v>" in xml and "<c:v>2026-11-01</c:v>" in xml
+    assert "<c:v>一致 matched</c:v>" in first and "<c:v>2026-11-01</c:v>" in first and "<c:v>京东</c:v>" in first
 
     page = read_page(page_path)
     assert page.tags["svg"] == 1 and page.errors == []
