@@ -1,6 +1,6 @@
-"""The reconcile report: per kind, the day × shop totals and every document with its class, as report.xlsx
-and report.html for the analysts, the same tables as CSV (code column names) for scripts, and a markdown
-artifact with the counts and the documents that need someone."""
+"""The reconcile report: per kind, the day × shop totals (with a stacked chart of the classes) and every
+document with its class, as report.xlsx and report.html for the analysts, the same tables as CSV (code column
+names) for scripts, and a markdown artifact with the counts and the documents that need someone."""
 
 from __future__ import annotations
 
@@ -10,18 +10,31 @@ from pathlib import Path
 import polars as pl
 from prefect.artifacts import create_markdown_artifact
 
+from reporting.charts import StackedBars
 from reporting.files import ReportSheet, md_bullets, md_text, write_report
 from reporting.reports import report_dir
-from transforms.reconcile import CLASS_LABELS, CLASSES, MATCHED, Reconciliation
+from transforms.reconcile import (
+    AMOUNT,
+    CLASS_LABELS,
+    CLASSES,
+    DATE,
+    EXTRA,
+    HELD,
+    MATCHED,
+    MISSING,
+    QUANTITY,
+    Reconciliation,
+)
 
 ATTENTION_ROWS = 50  # documents listed in the markdown artifact; the files list them all
 
 KIND_HEADER = {"kind": "单据类型 (FormId)"}
+# Kind, day and shop name first and side by side: the chart's categories (Excel's multi-level axis).
 DAY_SHOP_HEADERS = {
     **KIND_HEADER,
     "day": "日期 (FDate / io_date / receive_date)",
-    "shop_id": "店铺编码 (shop_id)",
     "shop_name": "店铺名称 (shop_name)",
+    "shop_id": "店铺编码 (shop_id)",
     "jst_documents": "聚水潭单据数 (io_id / as_id)",
     "jst_quantity": "聚水潭数量 (qty / r_qty)",
     "jst_amount": "聚水潭金额 (Σ qty × price)",
@@ -52,6 +65,20 @@ DOCUMENT_HEADERS = {
     "kingdee_status": "金蝶单据状态 (FDocumentStatus)",
     "reason": "说明与处理 (reason)",
 }
+
+
+CLASS_COLORS = {
+    MATCHED: "#54a24b",
+    MISSING: "#e45756",
+    EXTRA: "#b279a2",
+    QUANTITY: "#f58518",
+    AMOUNT: "#eeca3b",
+    DATE: "#9d755d",
+    HELD: "#bab0ac",
+}
+DAY_SHOP_CHART = StackedBars(
+    "核对结果 按类型 × 日 × 店铺 / classes per kind, day and shop", ("kind", "day", "shop_name"), CLASSES, CLASS_COLORS
+)
 
 
 def _combined(results: list[Reconciliation], frame: str, headers: dict[str, str]) -> pl.DataFrame:
@@ -122,6 +149,7 @@ def publish(results: list[Reconciliation], since: datetime, until: datetime, rep
             headers=DAY_SHOP_HEADERS,
             description="每个系统按各自的日期与店铺汇总; 核对结果按单据所在的日期与店铺计数 / each side by its own "
             "date and shop; classes counted where each document sits",
+            chart=DAY_SHOP_CHART,
         ),
         ReportSheet(
             name="单据明细 documents",

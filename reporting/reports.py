@@ -17,6 +17,7 @@ from prefect.context import FlowRunContext
 from prefect.events import emit_event
 
 from basics.shanghai import SHANGHAI, now_shanghai
+from reporting.charts import StackedBars
 from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_bullets, md_text, write_report
 from state.settings import SyncSettings
 from state.watermarks import RunWindow
@@ -49,6 +50,9 @@ FOLLOW_UP_ZH = {
     AUDITED: "已审核",
     AUDIT_FAILED: "审核失败 (已提交, 审核中)",
 }
+# What each held line shows under its document (the reasons and fixes are said once, on the document's row).
+HELD_LINE_FIELDS = ("line", "sku_id", "rule_id", "field", "value", "message")
+UNKNOWN_SHOP = "(未知店铺)"
 SYNC_ZH = {"outbound": "销售出库", "returns": "销售退货", "materials": "物料"}
 HEADERS = {
     "document": "单据编号 document",
@@ -64,6 +68,8 @@ HEADERS = {
     "value": "问题值 value",
     "message": "说明 message",
     "hint": "处理建议 hint",
+    "reasons": "暂缓原因 reasons",
+    "lines": "明细 lines (行号 · 商品编码 · 规则编号 · 字段 · 问题值 · 说明)",
     "outcome": "结果 outcome",
     "outcome_zh": "结果说明 outcome_zh",
     "kingdee_number": "金蝶单号 kingdee_number",
@@ -130,7 +136,7 @@ class SyncReport:
                 schema={"shop_id": pl.String, "shop_name": pl.String, **{c: pl.UInt32 for c in COUNTED}}
             )
         return (
-            self.outcomes.with_columns(pl.col("shop_name").fill_null("(未知店铺)"))
+            self.outcomes.with_columns(pl.col("shop_name").fill_null(UNKNOWN_SHOP))
             .group_by("shop_id", "shop_name")
             .agg(*[(pl.col("outcome") == name).sum().alias(name) for name in COUNTED])
             .sort("shop_id", nulls_last=True)
@@ -221,6 +227,38 @@ class SyncReport:
             .sort("rule_id", "shop_id", nulls_last=True)
         )
 
+    def held_by_shop_and_rule(self) -> tuple[pl.DataFrame, dict[str, str]]:
+        """Held documents per shop (rows) and rule (one column each, for a stacked chart), and the rules'
+        headers. A document that breaks two rules counts under both."""
+        counts = self.rule_shop_counts().with_columns(pl.col("shop_name").fill_null(UNKNOWN_SHOP))
+        if counts.is_empty():
+            return pl.DataFrame(schema={"shop_name": pl.String, "shop_id": pl.String}), {}
+        rules = dict(counts.select("rule_id", "label_zh").unique("rule_id").sort("rule_id").iter_rows())
+        wide = counts.pivot(on="rule_id", index=["shop_name", "shop_id"], values="held_documents", sort_columns=True)
+        return wide.fill_null(0).sort("shop_id", nulls_last=True), {r: f"{label} {r}" for r, label in rules.items()}
+
+    def held_documents(self) -> pl.DataFrame:
+        """One row per held document: its reasons (each rule once, with how many lines it holds), its fixes, and
+        its lines nested under it. held.csv keeps the flat list, one row per line and reason."""
+        rows = self.held_rows
+        reasons = (
+            rows.group_by("document", "rule_id", "label_zh", maintain_order=True)
+            .agg(pl.col("line").n_unique().alias("lines"), pl.col("hint").first())
+            .group_by("document", maintain_order=True)
+            .agg(
+                pl.format("{} {} ({} 行 lines)", "label_zh", "rule_id", "lines").str.join("\n").alias("reasons"),
+                pl.col("hint").drop_nulls().unique(maintain_order=True).str.join("\n"),
+            )
+        )
+        lines = rows.group_by("document", maintain_order=True).agg(
+            pl.col("shop_id", "shop_name").first(),
+            pl.col("line").n_unique().alias("held_lines"),
+            pl.struct(HELD_LINE_FIELDS).alias("lines"),
+        )
+        return lines.join(reasons, on="document", how="left", maintain_order="left").select(
+            "document", "shop_id", "shop_name", "held_lines", "reasons", "hint", "lines"
+        )
+
     def overview(self) -> dict[str, object]:
         """The run's counts with Chinese labels, for the first sheet of the workbook."""
         counts = self.counts()
@@ -250,12 +288,23 @@ class SyncReport:
             pl.col(col).replace_strict(zh, default=None, return_dtype=pl.String).alias(f"{col}_zh")
             for col, zh in labels.items()
         ).select(order)
+        by_shop_and_rule, rule_headers = self.held_by_shop_and_rule()
         sheets = [
             ReportSheet(
                 "汇总 summary",
                 self.rule_shop_counts(),
                 HEADERS,
                 "按规则 × 店铺统计暂缓单据与行数 / held documents and rows per rule and shop",
+            ),
+            ReportSheet(
+                "暂缓分布 held by shop × rule",
+                by_shop_and_rule,
+                {**HEADERS, **rule_headers},
+                "每个店铺按规则的暂缓单据数; 一张单据违反两条规则时两边都计 / held documents per shop and rule "
+                "(a document breaking two rules counts under both)",
+                chart=StackedBars(
+                    "暂缓单据 按店铺 × 规则 / held documents by shop × rule", ("shop_name",), tuple(rule_headers)
+                ),
             ),
             ReportSheet(
                 "店铺汇总 by shop",
@@ -265,9 +314,10 @@ class SyncReport:
             ),
             ReportSheet(
                 "暂缓明细 held",
-                self.held_rows,
+                self.held_documents(),
                 HEADERS,
-                "每个暂缓行的每条原因, 含问题值和处理建议 / every reason for every held line, with value and fix",
+                "每张暂缓单据一行: 原因、处理建议, 展开看各行的问题值 (逐行清单见 held.csv) / one row per held "
+                "document with its reasons and fixes; its lines unfold below (the flat list is held.csv)",
             ),
             ReportSheet(
                 "单据结果 documents",
