@@ -205,6 +205,8 @@ def demo(
         from prefect.variables import Variable
 
         from flows.all import sync_all
+        from state.database import database_url, shown
+        from state.settings import SyncSettings
         from state.watermarks import watermark_name
 
         typer.echo(_credentials_text(jst.url, kingdee.url))
@@ -227,6 +229,7 @@ def demo(
                 f"+ held {c['held']} + failed {c['failed']} ({'adds up' if total == c['fetched'] else 'MISMATCH'})"
             )
         typer.echo(f"Reports: {Path(os.environ.get('SYNC_REPORTS_DIR', 'reports')).resolve()}")
+        typer.echo(f"State database: {shown(database_url(SyncSettings()))}")
     finally:
         jst.stop()
         kingdee.stop()

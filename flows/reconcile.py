@@ -157,7 +157,7 @@ def reconcile(since: datetime, until: datetime, kinds: list[KindName] | None = N
     with open_clients() as (jst, kingdee):
         master = load_master_data(kingdee, settings)
         results = [reconcile_kind(jst, kingdee, master, settings, kind, start, end) for kind in chosen]
-    folder = publish(results, start, end, settings.reports_dir)
+    folder = publish(results, start, end, settings)
     summary = {
         "since": start.isoformat(),
         "until": end.isoformat(),

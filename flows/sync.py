@@ -26,6 +26,7 @@ from connectors.jushuitan import JushuitanClient, not_whole_numbers, page_ids
 from connectors.kingdee import KingdeeClient
 from deploy.blocks import open_clients
 from flows.master_data import load_master_data
+from reporting.location import located
 from reporting.reports import SyncReport, check_reports_dir, publish
 from state.ledger import HeldLedger
 from state.run_lock import run_lock
@@ -200,7 +201,7 @@ def run_sync(
             window_end=window.end if window else None,
             dry_run=dry_run,
             counts=report.counts(),
-            report_dir=str(folder.resolve()),
+            report_dir=located(folder, settings),
             started=started,
             finished=now_shanghai(),
         )

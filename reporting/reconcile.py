@@ -12,7 +12,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from reporting.charts import StackedBars
 from reporting.files import ReportSheet, md_bullets, md_text, write_report
+from reporting.location import share
 from reporting.reports import report_dir
+from state.settings import SyncSettings
 from transforms.reconcile import (
     AMOUNT,
     CLASS_LABELS,
@@ -136,10 +138,10 @@ def markdown(results: list[Reconciliation], since: datetime, until: datetime, fo
     return text
 
 
-def publish(results: list[Reconciliation], since: datetime, until: datetime, reports_root: Path) -> Path:
+def publish(results: list[Reconciliation], since: datetime, until: datetime, settings: SyncSettings) -> Path:
     """report.xlsx and report.html for analysts, the same tables as CSV (code column names) for
     scripts, and the markdown artifact pointing at them."""
-    folder = report_dir(reports_root, "reconcile")
+    folder = report_dir(settings.reports_dir, "reconcile")
     day_shop = _combined(results, "day_shop", DAY_SHOP_HEADERS)
     documents = _combined(results, "documents", DOCUMENT_HEADERS)
     sheets = [
@@ -162,6 +164,7 @@ def publish(results: list[Reconciliation], since: datetime, until: datetime, rep
     write_report(folder, title, sheets, summary=_summary(results, since, until))
     day_shop.write_csv(folder / "day_shop.csv")
     documents.write_csv(folder / "documents.csv")
+    share(folder, settings)
     create_markdown_artifact(
         key="reconcile-summary", markdown=markdown(results, since, until, folder), description="reconcile summary"
     )

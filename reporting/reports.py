@@ -19,6 +19,7 @@ from prefect.events import emit_event
 from basics.shanghai import SHANGHAI, now_shanghai
 from reporting.charts import StackedBars
 from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, check_writable, md_bullets, md_text, write_report
+from reporting.location import check_shared, located, share
 from state.settings import SyncSettings
 from state.watermarks import RunWindow
 from transforms.outcomes import (
@@ -381,6 +382,7 @@ class ReportNotWritten(RuntimeError):
 def check_reports_dir(settings: SyncSettings) -> None:
     """Before a run fetches or saves anything: a report it could not write would hide what it wrote."""
     check_writable(settings.reports_dir, "SYNC_REPORTS_DIR")
+    check_shared(settings)
 
 
 def publish(report: SyncReport, settings: SyncSettings) -> Path:
@@ -425,7 +427,10 @@ def _publish(report: SyncReport, settings: SyncSettings) -> Path:
     title = f"聚水潭 ↔ 金蝶 {sync_zh}同步报告 / {report.sync} sync report ({folder.name})"
     write_report(folder, title, report.sheets(), summary=report.overview())
     markdown = report.markdown(folder)
+    if settings.reports_url is not None:
+        markdown += f"- 共享副本 Shared copy: `{located(folder, settings)}`\n"
     (folder / "summary.md").write_text(markdown, encoding="utf-8")
+    location = share(folder, settings)
 
     create_markdown_artifact(key=f"{report.sync}-summary", markdown=markdown, description=f"{report.sync} summary")
     if not report.held_rows.is_empty():
@@ -436,7 +441,7 @@ def _publish(report: SyncReport, settings: SyncSettings) -> Path:
             description=f"{shown.height} of {report.held_rows.height} held rows; all in {folder / WORKBOOK_NAME}",
         )
     counts = report.counts()
-    get_run_logger().info("%s: %s; report in %s", report.sync, counts, folder)
+    get_run_logger().info("%s: %s; report in %s", report.sync, counts, location)
     if counts[HELD] > settings.held_alert_threshold:
         emit_event(
             event=HELD_ALERT_EVENT,

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect.artifacts import create_markdown_artifact
 
 from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_bullets, md_text, write_report
+from reporting.location import share
 from reporting.reports import report_dir
 from state.settings import SyncSettings
 from transforms.worklist import Worklist
@@ -132,6 +133,7 @@ def publish(worklist: Worklist, start: datetime, end: datetime, settings: SyncSe
     folder = report_dir(settings.reports_dir, NAME)
     title = f"映射检查 check-mappings {period_text(start, end)}"
     write_report(folder, title, sheets(worklist), summary=overview(worklist, start, end, settings))
+    share(folder, settings)
     create_markdown_artifact(
         key=NAME, markdown=markdown(worklist, start, end, folder), description="mapping worklist counts"
     )

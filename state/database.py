@@ -11,14 +11,15 @@ and the steps must run by themselves on every worker at start, with no operator 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.pool import NullPool
 
 from state.settings import SyncSettings
@@ -118,6 +119,18 @@ class DatabaseUnreachable(RuntimeError):
     """The state database cannot be opened at the start of a run: nothing was read or written."""
 
 
+class StateLost(RuntimeError):
+    """The state database stopped answering after it was reached: what was being written is not committed."""
+
+    def __init__(self, url: URL, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"the state database {shown(url)} stopped answering ({reason}); what was being written there is not "
+            "committed. A sync run stops here, before its watermark moves: the next run takes the same window "
+            "again, and the bills already in Kingdee are found by FBillNo, not written twice."
+        )
+
+
 class SchemaTooNew(RuntimeError):
     """The state database was migrated by a newer version of this code: an older worker must not write to it."""
 
@@ -143,21 +156,56 @@ def shown(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def connect(settings: SyncSettings) -> Engine:
-    """An engine on the state database, reached and migrated, or `DatabaseUnreachable` naming it.
+# One engine per URL in this process, made and migrated by the first `connect`. A forked child starts
+# without them (SQLAlchemy, "Using Connection Pools with Multiprocessing"): it never shares a parent's.
+_ENGINES: dict[URL, Engine] = {}
 
-    No pool: a run touches the store a few times, so no connection outlives its use (and a restarted
-    server never leaves a stale one behind)."""
+
+def _forget_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose(close=False)
+    _ENGINES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines)
+
+
+def connect(settings: SyncSettings) -> Engine:
+    """This process's engine on the state database, reached and at this code's schema version; or
+    `DatabaseUnreachable`, `StateDamaged` or `SchemaTooNew` saying why not.
+
+    Every call reads the schema version (a file moved aside, another host's upgrade are seen at once);
+    only a store behind this code's version gets the migration's write transaction."""
     url = database_url(settings)
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, _engine(url))
+    with reached(engine) as connection:
+        if schema_version(connection) != len(MIGRATIONS):
+            connection.rollback()
+            migrate(connection)
+    return engine
+
+
+def _engine(url: URL) -> Engine:
+    """No pool: a run touches the store a few times, so no connection outlives its use (and a restarted
+    server never leaves a stale one behind)."""
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connected)
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
-    with reached(engine) as connection:
-        migrate(connection)
+    event.listen(engine, "handle_error", _in_words)
     return engine
+
+
+def _in_words(context: ExceptionContext) -> None:
+    """A damaged file, or a store that stopped answering (a connection refused or dropped), in words an
+    operator can act on, wherever the engine is used."""
+    error, url = context.original_exception, context.engine.url
+    if is_damaged(error):
+        raise StateDamaged(damage(url.database, "the state database", error))
+    if context.is_disconnect or context.connection is None:
+        raise StateLost(url, _without_password(" ".join(str(error).split()), url))
 
 
 @contextmanager
@@ -168,23 +216,34 @@ def reached(engine: Engine) -> Iterator[Connection]:
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         connection = engine.connect()
     except OSError as exc:
-        reason = str(exc)
-    except DatabaseError as exc:
-        if is_damaged(exc):
-            raise StateDamaged(damage(engine.url.database, "the state database", exc)) from exc
-        if not isinstance(exc, OperationalError):
-            raise
-        reason = str(exc.orig).strip()
+        reason = _without_password(str(exc), engine.url)
+    except StateLost as lost:
+        reason = lost.reason
     else:
         with connection:
             yield connection
         return
-    if engine.url.password:
-        reason = reason.replace(str(engine.url.password), "***")
     raise DatabaseUnreachable(
         f"the state database {shown(engine.url)} cannot be reached ({reason}); nothing was read or written. "
         "Check SYNC_DATABASE_URL and that the server is up."
     ) from None
+
+
+def _without_password(reason: str, url: URL) -> str:
+    return reason.replace(str(url.password), "***") if url.password else reason
+
+
+def schema_version(connection: Connection) -> int:
+    """The last step applied; 0 for a store without the migrations table (new, or a file moved aside)."""
+    if not inspect(connection).has_table("schema_migrations"):
+        return 0
+    version = connection.execute(text("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")).scalar_one()
+    if version > len(MIGRATIONS):
+        raise SchemaTooNew(
+            f"the state database {shown(connection.engine.url)} has schema version {version}, this code knows "
+            f"{len(MIGRATIONS)}: upgrade this worker's code (nothing was written)"
+        )
+    return version
 
 
 def migrate(connection: Connection) -> None:
@@ -195,12 +254,7 @@ def migrate(connection: Connection) -> None:
         connection.execute(
             text("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         )
-        current = connection.execute(text("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")).scalar_one()
-        if current > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"the state database {shown(connection.engine.url)} has schema version {current}, this code knows "
-                f"{len(MIGRATIONS)}: upgrade this worker's code (nothing was written)"
-            )
+        current = schema_version(connection)
         for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
             for step in steps:
                 connection.execute(text(step))

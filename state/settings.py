@@ -23,6 +23,9 @@ class SyncSettings(BaseSettings):
     # postgresql+psycopg://user:password@host:5432/database. Secret, as it may carry the password.
     database_url: SecretStr | None = None
     reports_dir: Path = Path("reports")
+    # A place every host reaches (a shared folder's path or an fsspec URL, reporting/location.py): each report
+    # folder is copied there too. Secret, as it may carry a password.
+    reports_url: SecretStr | None = None
     # Every incremental run re-reads this much before its watermark, so documents modified late
     # (or committed late on the Jushuitan side) are not missed; idempotent writes make it harmless.
     overlap_minutes: int = Field(10, ge=0)

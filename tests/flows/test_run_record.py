@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime
+
+import fsspec
 
 from flows.outbound import sync_outbound
 from state.runs import latest_runs
@@ -21,3 +25,17 @@ def test_a_sync_run_records_its_window_counts_and_report_folder(sandbox):
     [folder] = sandbox.reports.iterdir()
     assert record.report_dir == str(folder.resolve())
     assert record.started <= record.finished <= datetime.now(record.finished.tzinfo)
+
+
+def test_a_run_with_a_reports_url_records_where_every_host_reads_its_report(sandbox, monkeypatch):
+    shared = f"memory://reports-{uuid.uuid4().hex}"
+    monkeypatch.setenv("SYNC_REPORTS_URL", shared)
+    summary = sync_outbound()
+
+    [record] = latest_runs(SyncSettings())
+    [folder] = sandbox.reports.iterdir()  # the local folder stays
+    assert record.report_dir == f"{shared}/{folder.name}"
+    with fsspec.open(f"{record.report_dir}/summary.json", "rt", encoding="utf-8") as copy:
+        assert json.load(copy) == summary
+    with fsspec.open(f"{record.report_dir}/summary.md", "rt", encoding="utf-8") as copy:
+        assert f"Shared copy: `{record.report_dir}`" in copy.read()
