@@ -184,7 +184,6 @@ def sandbox_env(jst_url: str, kingdee_url: str, state: Path) -> dict[str, str]:
         "JST_BASE_URL": jst_url,
         "KINGDEE_SERVER_URL": kingdee_url,
         "JST_TOKEN_STORE_PATH": str(state / "jushuitan_token.json"),
-        "JST_SHARED_LIMITS_PATH": str(state / "jushuitan_limits.json"),
         "SYNC_STATE_DIR": str(state),
         "SYNC_REPORTS_DIR": str(ROOT / "reports"),
     }
