@@ -156,7 +156,9 @@ def measure(approach: str, root: Path, postgres, args: argparse.Namespace) -> di
     world = generate_world(seed=3, days=10, orders_per_day=12)
     with serve_in_thread(create_app(world)) as jst, Processes(env, home / "logs") as processes:
         if approach.startswith("prefect"):
-            env["PREFECT_API_URL"] = start_prefect_server(processes, free_port(), schedules=False)
+            port = free_port()
+            env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+            start_prefect_server(processes, port, schedules=False, timeout=600)  # a loaded machine needs >120 s
             env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)  # the server's own; the hosts are clients
         state_env = {"SYNC_DATABASE_URL": str(database_url)} if approach.startswith("database") else {}
         settings = JushuitanSettings(base_url=jst.url)
