@@ -3,18 +3,14 @@ retry loop, so each client only decides *which* failures are worth another try."
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -68,12 +64,19 @@ def retry(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class CallLimiter(Protocol):
+    """Blocks until one more call under `key` fits the budget it keeps (Jushuitan: per token and API)."""
+
+    def acquire(self, key: Hashable) -> None: ...
+
+
 @dataclass
 class RateLimiter:
-    """Blocks until a call under `key` fits every (max_calls, window_seconds) limit.
+    """Blocks until a call under `key` fits every (max_calls, window_seconds) limit, within this process.
 
     Sliding windows over the last call times, per key (Jushuitan counts per token and per API).
-    Thread-safe: concurrent page fetches share one limiter.
+    Thread-safe: concurrent page fetches share one limiter. The budget every process on every host counts in
+    is state/budget.py's, on the state database.
     """
 
     limits: tuple[tuple[int, float], ...]
@@ -90,79 +93,19 @@ class RateLimiter:
                 calls = self._calls.setdefault(key, deque())
                 while calls and calls[0] <= now - longest:
                     calls.popleft()
-                wait = self._wait(calls, now)
+                wait = window_wait(self.limits, calls, now)
                 if wait <= 0:
                     calls.append(now)
                     return
             self.sleep(wait)
 
-    def _wait(self, calls: Collection[float], now: float) -> float:
-        """How long until one more call fits every limit, given the earlier calls' times (oldest first)."""
-        wait = 0.0
-        for max_calls, window in self.limits:
-            in_window = [t for t in calls if t > now - window]
-            if len(in_window) >= max_calls:
-                wait = max(wait, in_window[-max_calls] + window - now)
-        return wait
 
-
-@dataclass
-class SharedRateLimiter(RateLimiter):
-    """RateLimiter whose call times live in a file under an exclusive lock, so every process and thread
-    on the host (two workers, a CLI run beside a deployment) counts in one budget per token and API.
-
-    `margin_seconds` widens each window further: a call is counted when it leaves here, the platform counts
-    it when it arrives, and two processes' requests can arrive closer together than they left.
-    """
-
-    # Wall-clock time: the file outlives processes and reboots, which monotonic clocks do not.
-    clock: Callable[[], float] = time.time
-    path: Path = field(kw_only=True)
-    margin_seconds: float = field(default=0.1, kw_only=True)
-
-    def __post_init__(self) -> None:
-        self.limits = tuple((max_calls, window + self.margin_seconds) for max_calls, window in self.limits)
-
-    def acquire(self, key: Hashable) -> None:
-        name = "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
-        longest = max((window for _, window in self.limits), default=0.0)
-        while True:
-            with _locked(self.path) as handle:
-                now = self.clock()
-                # Times ahead of now (a wall clock stepped back) are dropped rather than blocking the budget.
-                state = {
-                    other: kept
-                    for other, times in _read(handle).items()
-                    if (kept := [t for t in times if now - longest < t <= now])
-                }
-                calls = state.get(name, [])
-                wait = self._wait(calls, now)
-                if wait <= 0:
-                    state[name] = [*calls, now]
-                    _write(handle, state)
-                    return
-            self.sleep(wait)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[IO[str]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even if the process dies
-        yield handle
-
-
-def _read(handle: IO[str]) -> dict[str, list[float]]:
-    handle.seek(0)
-    try:
-        state = json.loads(handle.read() or "{}")
-    except ValueError:  # a process killed mid-write: forgetting the last minute's calls is the only cost
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _write(handle: IO[str], state: dict[str, list[float]]) -> None:
-    handle.seek(0)
-    handle.truncate()
-    json.dump(state, handle)
-    handle.flush()
+def window_wait(limits: Iterable[tuple[int, float]], calls: Collection[float], now: float) -> float:
+    """How long until one more call fits every (max_calls, window_seconds) limit, given the earlier calls'
+    times (oldest first)."""
+    wait = 0.0
+    for max_calls, window in limits:
+        in_window = [t for t in calls if t > now - window]
+        if len(in_window) >= max_calls:
+            wait = max(wait, in_window[-max_calls] + window - now)
+    return wait

@@ -96,11 +96,9 @@ class JushuitanSettings(BaseSettings):
     # Name of a Prefect block holding the token instead of the file, so every worker on every host uses
     # one token (flows/blocks.py; set automatically when credentials come from blocks).
     token_block: str | None = None
-    # A file every process on this host shares to count calls per token and API, so concurrent runs stay
-    # within the platform's limits together (connectors/http.py SharedRateLimiter); None: per-process limits.
-    shared_limits_path: Path | None = None
     # Refresh when less than this remains (the platform issues 30-day tokens).
     refresh_margin_seconds: int = 24 * 3600
+    # Per token and API, counted by every process on every host in the state database (state/budget.py).
     calls_per_second: int = Field(5, ge=1)
     calls_per_minute: int = Field(100, ge=1)
     # Page requests of one page_index walk in flight at once, all within the limits above: one at a time,

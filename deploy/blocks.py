@@ -1,6 +1,6 @@
 """What every worker must share when the syncs run as deployments: the credentials (Prefect blocks, secrets
 masked in the UI and API), the Jushuitan token (one per app, so its per-token limits are one budget), and
-the Jushuitan call budget itself (a limiter every process on the host counts in).
+the Jushuitan call budget itself (state/budget.py: every process on every host counts in the state database).
 
 Nothing is read at import time. Without registered blocks the flows fall back to the JST_* / KINGDEE_*
 settings and the token file, so development and tests need no Prefect server.
@@ -17,6 +17,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from connectors.jushuitan import JushuitanClient
+from connectors.jushuitan.client import call_limits
 from connectors.jushuitan.tokens import FileTokenStore, TokenStore
 from connectors.kingdee import KingdeeClient
 from connectors.settings import (
@@ -26,6 +27,9 @@ from connectors.settings import (
     KingdeeSettings,
     MissingCredentials,
 )
+from state.budget import DatabaseRateLimiter
+from state.database import connect
+from state.settings import SyncSettings
 from state.tokens import BlockTokenStore
 
 log = logging.getLogger("flows")
@@ -141,5 +145,7 @@ def token_store(settings: JushuitanSettings) -> TokenStore:
 
 
 def jushuitan_client(settings: JushuitanSettings) -> JushuitanClient:
-    """A client whose token lives in `token_store(settings)`."""
-    return JushuitanClient(settings, token_store=token_store(settings))
+    """A client whose token lives in `token_store(settings)` and whose calls count in the state database's
+    budget (SYNC_DATABASE_URL: on PostgreSQL, one budget for every host)."""
+    budget = DatabaseRateLimiter(connect(SyncSettings()), call_limits(settings))
+    return JushuitanClient(settings, token_store=token_store(settings), limiter=budget)

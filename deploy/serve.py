@@ -138,7 +138,9 @@ def wait_until(url: str, process: subprocess.Popen, timeout: float, what: str) -
     raise RuntimeError(f"{what} not ready at {url} after {timeout:.0f} s")
 
 
-def start_prefect_server(processes: Processes, port: int, schedules: bool = True) -> str:
+def start_prefect_server(
+    processes: Processes, port: int, schedules: bool = True, timeout: float = STARTUP_TIMEOUT
+) -> str:
     """A Prefect server on 127.0.0.1:`port` with its SQLite database under PREFECT_HOME; returns the API URL.
 
     `schedules=False` turns the scheduler off, so only runs asked for explicitly exist (tests).
@@ -149,7 +151,7 @@ def start_prefect_server(processes: Processes, port: int, schedules: bool = True
     )
     api_url = f"http://{LOOPBACK}:{port}/api"
     try:
-        wait_until(f"{api_url}/health", server, STARTUP_TIMEOUT, "prefect server")
+        wait_until(f"{api_url}/health", server, timeout, "prefect server")
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{processes.log_tail('prefect-server')}") from None
     return api_url
@@ -184,7 +186,6 @@ def sandbox_env(jst_url: str, kingdee_url: str, state: Path) -> dict[str, str]:
         "JST_BASE_URL": jst_url,
         "KINGDEE_SERVER_URL": kingdee_url,
         "JST_TOKEN_STORE_PATH": str(state / "jushuitan_token.json"),
-        "JST_SHARED_LIMITS_PATH": str(state / "jushuitan_limits.json"),
         "SYNC_STATE_DIR": str(state),
         "SYNC_REPORTS_DIR": str(ROOT / "reports"),
     }

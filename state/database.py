@@ -107,6 +107,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX sync_runs_by_sync ON sync_runs (sync, finished)",
     ),
+    (  # 4: the Jushuitan call budget (state/budget.py): one row per call of the last minute, per token and API
+        """
+        CREATE TABLE jushuitan_calls (
+            budget TEXT NOT NULL,
+            called_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+        "CREATE INDEX jushuitan_calls_by_budget ON jushuitan_calls (budget, called_at)",
+    ),
 )
 
 # psycopg 3 is the one PostgreSQL driver installed (pyproject.toml).

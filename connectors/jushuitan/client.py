@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from connectors.http import RETRYABLE_STATUS, Backoff, RateLimiter, RetryableError, SharedRateLimiter, retry
+from connectors.http import RETRYABLE_STATUS, Backoff, CallLimiter, RateLimiter, RetryableError, retry
 from connectors.jushuitan.documents import LIST_ID_KEYS, Documents
 from connectors.jushuitan.errors import (
     JushuitanAuthError,
@@ -43,11 +43,20 @@ _PER_SECOND_WAIT = (1.0, 1.5)
 _PER_MINUTE_WAIT = (60.0, 63.0)
 
 
+def call_limits(settings: JushuitanSettings) -> tuple[tuple[int, float], ...]:
+    """The (max_calls, window_seconds) limits every call to one API with one token must fit.
+
+    A little wider than the platform's windows: measured on the emulator, windows of exactly 1 s / 60 s let
+    timing jitter through (11 refusals in 203 calls at 10/s, each costing a back-off)."""
+    return ((settings.calls_per_second, 1.05), (settings.calls_per_minute, 60.5))
+
+
 class JushuitanClient(Documents):
     """Calls the Jushuitan open platform; use as a context manager so the connection pool is closed.
 
     `clock` and `sleep` drive timestamps, token expiry, rate limiting and back-off, so tests can run
-    the whole lifecycle without waiting.
+    the whole lifecycle without waiting. `limiter` is the call budget the client counts in; without one, a
+    budget of this process alone (deploy/blocks.py gives every worker the state database's).
     """
 
     def __init__(
@@ -56,6 +65,7 @@ class JushuitanClient(Documents):
         *,
         token_store: TokenStore | None = None,
         transport: httpx.BaseTransport | None = None,
+        limiter: CallLimiter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -77,14 +87,7 @@ class JushuitanClient(Documents):
             base_seconds=settings.retry_base_seconds,
             cap_seconds=settings.retry_cap_seconds,
         )
-        # A little wider than the platform's windows: measured on the emulator, windows of exactly
-        # 1 s / 60 s let timing jitter through (11 refusals in 203 calls at 10/s, each costing a back-off).
-        limits = ((settings.calls_per_second, 1.05), (settings.calls_per_minute, 60.5))
-        self._limiter = (
-            RateLimiter(limits=limits, clock=clock, sleep=sleep)
-            if settings.shared_limits_path is None
-            else SharedRateLimiter(limits=limits, clock=clock, sleep=sleep, path=settings.shared_limits_path)
-        )
+        self._limiter = limiter if limiter is not None else RateLimiter(call_limits(settings), clock, sleep)
         self._token: Token | None = None
         self._token_lock = threading.Lock()
 

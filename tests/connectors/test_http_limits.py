@@ -1,47 +1,47 @@
-"""SharedRateLimiter: two limiters that share only their file count each other's calls."""
+"""The sliding windows every limiter keeps (connectors.http.window_wait), and a client counting its calls in
+the limiter it is given (the state database's, in deployments: tests/state/test_budget.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Hashable
 
+import httpx
 import pytest
 
-from connectors.http import SharedRateLimiter
+from connectors.http import window_wait
+from connectors.jushuitan import JushuitanClient, MemoryTokenStore, Token
+from connectors.settings import JushuitanSettings
+
+LIMITS = ((2, 1.0), (3, 60.0))
 
 
-def test_shared_limiters_count_each_others_calls_per_key(tmp_path: Path) -> None:
-    now, sleeps = [1000.0], []
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
-
-    def limiter() -> SharedRateLimiter:  # as in two processes: nothing shared but the file
-        return SharedRateLimiter(
-            limits=((2, 1.0), (3, 60.0)),
-            clock=lambda: now[0],
-            sleep=sleep,
-            path=tmp_path / "limits.json",
-            margin_seconds=0.1,
-        )
-
-    first, second = limiter(), limiter()
-    first.acquire(("token", "/a"))
-    second.acquire(("token", "/a"))
-    second.acquire(("token", "/b"))  # another API has its own budget
-    assert sleeps == []
-    first.acquire(("token", "/a"))  # the second's call counts: the second is full
-    assert sleeps == [pytest.approx(1.1)]
-    second.acquire(("token", "/a"))  # and the minute (3) is full until the first call is 60.1 s old
-    assert sleeps[1] == pytest.approx(1060.1 - 1001.1)
+def test_a_call_fits_while_every_window_has_room() -> None:
+    assert window_wait(LIMITS, [], 100.0) == 0.0
+    assert window_wait(LIMITS, [99.5], 100.0) == 0.0
+    assert window_wait(LIMITS, [50.0, 98.0, 99.5], 100.0) == pytest.approx(10.0)  # the minute holds 3
 
 
-def test_shared_limiter_survives_a_file_cut_mid_write_and_a_clock_stepped_back(tmp_path: Path) -> None:
-    path = tmp_path / "limits.json"
-    now = [1000.0]
-    limiter = SharedRateLimiter(limits=((1, 1.0),), clock=lambda: now[0], sleep=pytest.fail, path=path)
-    path.write_text('{"token|/a": [999.9')  # a process killed while writing
-    limiter.acquire(("token", "/a"))
-    path.write_text('{"token|/a": [5000.0]}')  # written before the wall clock was stepped back
-    now[0] = 1002.0
-    limiter.acquire(("token", "/a"))
+def test_the_wait_is_the_longest_any_window_asks() -> None:
+    # The second holds 2 (free at 100.6) and the minute 3 (free at 101.0, when 41.0 is 60 s old).
+    assert window_wait(LIMITS, [41.0, 99.6, 99.7], 100.0) == pytest.approx(1.0)
+    assert window_wait(LIMITS, [39.0, 99.6, 99.7], 100.0) == pytest.approx(0.6)  # 39.0 has left the minute
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.keys: list[Hashable] = []
+
+    def acquire(self, key: Hashable) -> None:
+        self.keys.append(key)
+
+
+def test_the_client_takes_a_turn_from_the_limiter_it_is_given_per_token_and_api() -> None:
+    token = Token("access", "refresh", 2_000_000_000.0)
+    answer = httpx.Response(200, json={"code": 0, "msg": "ok", "data": {"datas": []}})
+    limiter = Recorded()
+    settings = JushuitanSettings(base_url="http://127.0.0.1:9", app_key="key", app_secret="secret")
+    transport = httpx.MockTransport(lambda request: answer)
+    with JushuitanClient(settings, token_store=MemoryTokenStore(token), transport=transport, limiter=limiter) as client:
+        client.call("/open/shops/query", {})
+        client.call("/open/wms/partner/query", {})
+    assert limiter.keys == [(token.fingerprint, "/open/shops/query"), (token.fingerprint, "/open/wms/partner/query")]
