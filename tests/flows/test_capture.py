@@ -111,6 +111,11 @@ def bills(kingdee_url: str) -> dict[str, dict[str, dict]]:
     }
 
 
+def held(reports: Path) -> dict[str, str]:
+    """Each sync's held.csv (one row per held line and reason) of the one run under `reports`."""
+    return {sync: next(reports.glob(f"*-{sync}-*/held.csv")).read_text() for sync in ("outbound", "returns")}
+
+
 def counts(summary: dict[str, dict]) -> dict[str, dict]:
     """Each sync's counts (its outcomes, held and why), without what names the run."""
     return {name: {k: v for k, v in s.items() if isinstance(v, int | dict)} for name, s in summary.items()}
@@ -150,6 +155,13 @@ def test_serving_a_capture_gives_the_same_bills_as_the_world_it_was_taken_from(
     jst_url, kingdee_url, banner = served_capture(file)
     assert f"{len(fresh.outbound)} outbound" in banner
     assert bills(kingdee_url) == {"SAL_OUTSTOCK": {}, "SAL_RETURNSTOCK": {}}  # Kingdee starts without bills
+    point_at(monkeypatch, jst_url, kingdee_url, tmp_path / "dry-run")
+    dry_run = sync_all(**window(sandbox.world), dry_run=True)
+    assert bills(kingdee_url) == {"SAL_OUTSTOCK": {}, "SAL_RETURNSTOCK": {}}
+    for sync in ("outbound", "returns"):
+        assert dry_run[sync]["would_create"] == original[sync]["written"] > 0
+        assert dry_run[sync]["held"] == original[sync]["held"]
+    assert held(tmp_path / "dry-run" / "reports") == held(sandbox.reports)  # what would be held, and why
     point_at(monkeypatch, jst_url, kingdee_url, tmp_path / "rehearsal")
     rehearsal = sync_all(**window(sandbox.world))
 
