@@ -238,17 +238,15 @@ def capture_command(
 ) -> None:
     """Read a window of Jushuitan documents and the Kingdee base data the syncs use into one file, without
     personal data or secrets, for `sandbox serve --world` (reads both systems, writes neither)."""
-    from basics.shanghai import in_shanghai
     from connectors.jushuitan import JushuitanError
     from connectors.kingdee import KingdeeError
-    from flows.capture import capture
+    from flows.capture import CaptureRefused, capture
 
-    if in_shanghai(until) < in_shanghai(since):
-        raise typer.BadParameter("--until is before --since")
-    if out.exists():
-        raise typer.BadParameter(f"{out} exists; a capture never overwrites one")
     try:
         result = capture(since=since, until=until, out=str(out))
+    except CaptureRefused as refused:
+        typer.echo(f"Error: {refused}", err=True)
+        raise typer.Exit(2) from None
     except (JushuitanError, KingdeeError) as failed:
         typer.echo(f"Error: {failed}. No file was written.", err=True)
         raise typer.Exit(1) from None

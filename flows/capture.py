@@ -70,6 +70,11 @@ KEPT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 STATUS_KEYS = ("FDocumentStatus", "FForbidStatus")  # what USABLE filters on: the emulator must find them
 
 
+class CaptureRefused(ValueError):
+    """A capture that cannot start as asked (a window ending before it starts, a file already there): nothing
+    was read or written."""
+
+
 def kept(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     """`record` with only the fields the capture keeps. A kept field or line that holds an object or a list
     where a value belongs becomes null, as the frames read it (transforms.frames.decode_pages), so nothing
@@ -106,6 +111,8 @@ class WorldWriter:
         self._body: Any = None
 
     def __enter__(self) -> WorldWriter:
+        if self.out.exists():
+            raise CaptureRefused(f"{self.out} exists; a capture never overwrites one")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._body = gzip.open(self._body_path, "wt", encoding="utf-8")
         return self
@@ -202,9 +209,9 @@ def capture(since: datetime, until: datetime, out: str) -> dict:
     Kingdee base data to `out` (gzip JSON lines), reading both systems and writing neither."""
     window = RunWindow(start=in_shanghai(since), end=in_shanghai(until), incremental=False)
     if window.end < window.start:
-        raise ValueError(f"until ({window.end.isoformat()}) is before since ({window.start.isoformat()})")
+        raise CaptureRefused(f"until ({window.end.isoformat()}) is before since ({window.start.isoformat()})")
     settings = SyncSettings()
-    with open_clients() as (jst, kingdee), WorldWriter(Path(out), window) as file:
+    with WorldWriter(Path(out), window) as file, open_clients() as (jst, kingdee):
         capture_jushuitan(jst, window, file)
         capture_kingdee(kingdee, settings, file)
     header = file.written
