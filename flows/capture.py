@@ -9,6 +9,7 @@ currency). Of each Jushuitan record it keeps only what the transforms read (tran
 check-mappings lists, and the keys the platform finds and pages documents by: buyers, receivers, phones,
 mobiles, addresses, remarks and shop sessions are never written. Kingdee rows hold only the field keys asked.
 No token or secret is written: the records are whitelisted, the header holds the window and the counts.
+Neither system is written to (the token the Jushuitan client obtains is kept, as on every run).
 
 The format is sandbox/world_file.py's (the sandbox imports nothing of the product, so it owns the spec);
 this writer follows it and tests/flows/test_capture.py proves that the sandbox reads what it writes.
@@ -134,7 +135,7 @@ class WorldWriter:
             self._line({"kind": "kingdee", "form_id": form_id, "record": row})
             self.kingdee_counts[form_id] += 1
 
-    def header(self) -> dict[str, Any]:
+    def _header(self) -> dict[str, Any]:
         return {
             "kind": "header",
             "format": FORMAT,
@@ -153,7 +154,7 @@ class WorldWriter:
         self._body.close()
         try:
             if exc_type is None:
-                header = self.header()
+                header = self._header()
                 partial = self.out.with_name(f".{self.out.name}.partial")
                 with open(partial, "wb") as whole, open(self._body_path, "rb") as records:
                     whole.write(gzip.compress((json.dumps(header, ensure_ascii=False) + "\n").encode()))
