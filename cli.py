@@ -135,13 +135,20 @@ def _run_sync(sync: str, flow: Callable[..., dict], documents: list[str] | None,
         raise typer.Exit(NOT_FOUND_EXIT)
 
 
-def _start_sandbox(jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int):
+def _start_sandbox(
+    jst_port: int, kingdee_port: int, seed: int, days: int, orders_per_day: int, world_file: Path | None = None
+):
     from sandbox.data import generate_world
     from sandbox.jushuitan import create_app as jushuitan_app
     from sandbox.kingdee import create_app as kingdee_app
     from sandbox.server import BackgroundServer
+    from sandbox.world_file import WorldFileError, read_world
 
-    world = generate_world(seed=seed, days=days, orders_per_day=orders_per_day)
+    try:
+        world = read_world(world_file) if world_file else generate_world(seed, days, orders_per_day)
+    except WorldFileError as bad:
+        typer.echo(f"Error: {bad}", err=True)
+        raise typer.Exit(2) from None
     jst = BackgroundServer(jushuitan_app(world), jst_port).start()
     kingdee = BackgroundServer(kingdee_app(world.kingdee), kingdee_port).start()
     return world, jst, kingdee
@@ -165,12 +172,15 @@ def sandbox_serve(
     seed: int = 7,
     days: int = 14,
     orders_per_day: int = 40,
+    world_file: Annotated[
+        Path | None, typer.Option("--world", help="Serve this capture (jst-kingdee capture), Kingdee without bills")
+    ] = None,
 ) -> None:
     """Serve both emulators on 127.0.0.1 until interrupted."""
-    world, jst, kingdee = _start_sandbox(jst_port, kingdee_port, seed, days, orders_per_day)
+    world, jst, kingdee = _start_sandbox(jst_port, kingdee_port, seed, days, orders_per_day, world_file)
     typer.echo(_credentials_text(jst.url, kingdee.url))
     typer.echo(
-        f"World: seed {seed}, {len(world.outbound)} outbound, {len(world.refunds)} refunds, "
+        f"World: {world_file or f'seed {seed}'}, {len(world.outbound)} outbound, {len(world.refunds)} refunds, "
         f"{len(world.kingdee['BD_MATERIAL'])} materials. Ctrl-C to stop."
     )
     try:
@@ -233,6 +243,29 @@ def demo(
     finally:
         jst.stop()
         kingdee.stop()
+
+
+@app.command("capture")
+def capture_command(
+    since: Annotated[datetime, typer.Option(help="Window start (Asia/Shanghai if no offset)")],
+    until: Annotated[datetime, typer.Option(help="Window end")],
+    out: Annotated[Path, typer.Option(help="The file to write (gzip JSON lines); never overwritten")],
+) -> None:
+    """Read a window of Jushuitan documents and the Kingdee base data the syncs use into one file, without
+    personal data or secrets, for `sandbox serve --world` (reads both systems, writes neither)."""
+    from connectors.jushuitan import JushuitanError
+    from connectors.kingdee import KingdeeError
+    from flows.capture import CaptureRefused, capture
+
+    try:
+        result = capture(since=since, until=until, out=str(out))
+    except CaptureRefused as refused:
+        typer.echo(f"Error: {refused}", err=True)
+        raise typer.Exit(2) from None
+    except (JushuitanError, KingdeeError) as failed:
+        typer.echo(f"Error: {failed}. No file was written.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 @app.command("reconcile")

@@ -104,7 +104,5 @@ def two_hosts(root: Path, database: URL, prefect_api: str, settings: dict[str, s
         hosts = {}
         for name in ("a", "b"):
             (folder := root / f"host-{name}").mkdir()
-            # Each host counts its Jushuitan calls in a file of its own, as operations.md has every host do.
-            own = {"JST_SHARED_LIMITS_PATH": str(folder / "state" / "jushuitan_limits.json")}
-            hosts[name] = Host(name, replace(stage, root=folder, settings={**shared, **own}), prefect_api)
+            hosts[name] = Host(name, replace(stage, root=folder, settings=shared), prefect_api)
         yield TwoHosts(stage, database, hosts["a"], hosts["b"])
