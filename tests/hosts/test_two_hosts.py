@@ -107,8 +107,10 @@ def test_both_hosts_reading_jushuitan_at_once_stay_within_its_limits(make_hosts)
         days=5,
         orders_per_day=150,
     )
-    # The first outbound page either host asks for waits until the other host asks too: they read at once.
-    together = hosts.stage.jst_tap.at(OUTBOUND_QUERY, 1, hold="before")
+    # The answer to the first outbound page either host asks for waits until the other host asks too: they read
+    # at once. Held after the emulator counted it: a request held before would arrive later than it took its
+    # turn, which no limiter can see.
+    together = hosts.stage.jst_tap.at(OUTBOUND_QUERY, 1, hold="after")
     hosts.stage.jst_tap.at(OUTBOUND_QUERY, 2, action=together.release.set)
     world = hosts.stage.world
     period = ["--since", world.start.isoformat(), "--until", (world.end + timedelta(minutes=1)).isoformat()]
