@@ -106,7 +106,7 @@ def test_worklist_lists_the_unmapped_shop_and_the_unknown_sku_with_the_documents
     assert "BD_MATERIAL" in sku["hint"] and " / " in sku["hint"]
 
     page = (folder / "report.html").read_text(encoding="utf-8")
-    assert "小红书店" in page and UNKNOWN_SKU in page and "<script" not in page
+    assert "小红书店" in page and UNKNOWN_SKU in page and page.count("<script") == 1  # its own sort/filter script
     artifact = Artifact.get("check-mappings")
     assert artifact is not None and f"{UNMAPPED_SHOP_ID} 小红书店: 暂缓 {sum(shop_held)} 单" in artifact.data
 
