@@ -38,7 +38,8 @@ alerts_app = typer.Typer(
     help="Alerts as Prefect automations (failed runs, held documents over a threshold).", no_args_is_help=True
 )
 mappings_app = typer.Typer(
-    help="The hand-kept tables (shop ↔ customer, warehouse ↔ stock) in the state database, as CSV files.",
+    help="The hand-kept tables (shop ↔ customer, warehouse ↔ stock) in the state database, as CSV files and "
+    "check-mappings' worklist.xlsx.",
     no_args_is_help=True,
 )
 app.add_typer(sandbox_app, name="sandbox")
