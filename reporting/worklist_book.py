@@ -11,11 +11,13 @@ open. The Kingdee name is not asked for: the import takes it from Kingdee.
 from __future__ import annotations
 
 from pathlib import Path
+from zipfile import BadZipFile
 
 import openpyxl
 import polars as pl
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -67,14 +69,12 @@ def _write_table_sheet(
     for col, name in enumerate(columns, start=1):
         ws.cell(1, col, name).font = _HEADER
     for row, values in enumerate(rows.iter_rows(named=True), start=2):
-        numbers = values["offered"] or []
+        numbers = values["offered"] or []  # null: nothing to offer
+        offered = zip(numbers, values["offered_names"] or [], values["offered_scores"] or [], strict=True)
         shown = {
             table.id_column: int(values[table.id_column]),
             table.number_column: values["suggested_number"],
-            "candidates": "; ".join(
-                f"{n} {name or ''} ({score:.2f})"
-                for n, name, score in zip(numbers, values["offered_names"], values["offered_scores"], strict=True)
-            ),
+            "candidates": "; ".join(f"{n} {name or ''} ({score:.2f})" for n, name, score in offered),
         }
         for col, name in enumerate(columns, start=1):
             _put(ws, row, col, shown.get(name, values.get(name)))
@@ -120,7 +120,7 @@ def read_worklist_book(path: Path) -> dict[str, pl.DataFrame]:
     that is not a whole number) raise TableError naming the sheet, row and column."""
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (OSError, ValueError, KeyError) as exc:  # openpyxl's answers for a file that is no workbook
+    except (OSError, BadZipFile, InvalidFileException, KeyError) as exc:  # no workbook, or not one openpyxl reads
         raise TableError(f"{path}: the workbook cannot be read: {exc}") from None
     found = {name: book[name] for name in book.sheetnames if name in MAPPED_TABLES}
     if not found:
