@@ -38,7 +38,8 @@ alerts_app = typer.Typer(
     help="Alerts as Prefect automations (failed runs, held documents over a threshold).", no_args_is_help=True
 )
 mappings_app = typer.Typer(
-    help="The hand-kept tables (shop ↔ customer, warehouse ↔ stock) in the state database, as CSV files.",
+    help="The hand-kept tables (shop ↔ customer, warehouse ↔ stock) in the state database, as CSV files and "
+    "check-mappings' worklist.xlsx.",
     no_args_is_help=True,
 )
 app.add_typer(sandbox_app, name="sandbox")
@@ -351,24 +352,67 @@ def mappings_export(
 
 @mappings_app.command("import")
 def mappings_import(
-    file: Annotated[Path, typer.Argument(help="A CSV file with the table's columns (as `mappings export` writes)")],
-    table: Annotated[Table, typer.Option(help="The table the file replaces")],
-    who: Annotated[str | None, typer.Option(help="Who made the change, kept with each row (default: $USER)")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A worklist workbook (.xlsx, written by check-mappings) or a whole-table CSV file (as "
+            "`mappings export` writes)"
+        ),
+    ],
+    table: Annotated[Table | None, typer.Option(help="The table a CSV file replaces (a workbook's sheets say)")] = None,
+    who: Annotated[
+        str | None, typer.Option("--who", "--by", help="Who made the change, kept with each row (default: $USER)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show the diff; apply nothing")] = False,
 ) -> None:
-    """Make a table exactly the file's rows, each change kept with who and when. The file is checked as the
-    seed files are, every problem named by row and column: one bad row and nothing is applied."""
-    from basics.shanghai import now_shanghai
-    from state.settings import SyncSettings
-    from state.tables import TABLES, TableError, apply_table, current_user
+    """Check a file's rows against Kingdee (exists, usable, not mapped to another shop or warehouse) and the
+    tables, show the diff, and apply it with who and when. A workbook adds or changes the rows given a
+    number; a CSV file becomes the whole table. One bad or rejected row and nothing is applied."""
+    import polars as pl
 
-    kept = TABLES[table.value]
+    from basics.shanghai import now_shanghai
+    from connectors.kingdee import KingdeeClient
+    from deploy.blocks import connector_settings
+    from flows.set_mappings import apply_changes, diff_of, plan_change, retried_next
+    from reporting.worklist import change_markdown
+    from reporting.worklist_book import read_worklist_book
+    from state.settings import SyncSettings
+    from state.tables import TABLES, TableError, current_user
+
+    settings, workbook = SyncSettings(), file.suffix.lower() == ".xlsx"
     try:
-        rows = kept.read_csv(file)
+        if workbook:
+            edits = [(TABLES[name], rows) for name, rows in read_worklist_book(file).items()]
+        elif table is None:
+            raise TableError(f"{file}: say which table the CSV file replaces (--table shops or --table warehouses)")
+        else:
+            kept = TABLES[table.value]
+            edits = [(kept, kept.read_csv(file).with_columns(pl.lit(None, pl.Int64).alias("row")))]
     except TableError as bad:
         typer.echo(f"Error: {bad}. Nothing was applied.", err=True)
         raise typer.Exit(1) from None
-    applied = apply_table(SyncSettings(), kept, rows, who or current_user(), str(file.resolve()), now_shanghai())
-    typer.echo(f"{table.value}: " + ", ".join(f"{count} {change}" for change, count in applied.items()))
+    with KingdeeClient(connector_settings()[1]) as kingdee:
+        changes = [plan_change(kingdee, settings, kept, rows, replace=not workbook) for kept, rows in edits]
+    diff, rejected = diff_of(changes)
+    typer.echo(change_markdown(str(file.resolve()), diff, rejected, None, escape=_plain))
+    if not rejected.is_empty():
+        typer.echo(f"Error: {rejected.height} rows rejected (listed above). Nothing was applied.", err=True)
+        raise typer.Exit(1)
+    if dry_run:
+        typer.echo("dry run: nothing was applied")
+        return
+    applied = apply_changes(settings, changes, who or current_user(), str(file.resolve()), now_shanghai())
+    for name, counts in applied.items():
+        typer.echo(f"{name}: " + ", ".join(f"{count} {change}" for change, count in counts.items()))
+    retried = retried_next(settings, changes)
+    typer.echo(
+        f"the next sync runs retry {retried['pending']} held documents, {retried['for_these_shops']} of them of "
+        "the shops changed"
+    )
+
+
+def _plain(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 @app.command("serve")

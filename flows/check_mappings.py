@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import KingdeeClient
+from connectors.kingdee.filters import USABLE
 from deploy.blocks import open_clients
 from flows.master_data import load_master_data
 from reporting.worklist import period_text, publish
@@ -57,6 +58,16 @@ def read_kingdee_status(kingdee: KingdeeClient, form_id: str, numbers: list[str]
     return kingdee_status(wanted, found, org)
 
 
+@task(name="kingdee-usable", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def read_usable(kingdee: KingdeeClient, form_id: str) -> pl.DataFrame:
+    """number, kingdee_name of every usable (audited, enabled) row of a base form: what a suggestion may offer."""
+    schema = {"FNumber": pl.String, "FName": pl.String}
+    rows = kingdee.execute_bill_query(form_id, list(schema), USABLE, order_by="FNumber ASC", schema=schema)
+    return rows.select(pl.col("FNumber").alias("number"), pl.col("FName").alias("kingdee_name")).unique(
+        "number", keep="first", maintain_order=True
+    )
+
+
 def read_worklist(
     jst: JushuitanClient, kingdee: KingdeeClient, settings: SyncSettings, start: datetime, end: datetime
 ) -> tuple[Worklist, JushuitanView]:
@@ -68,7 +79,15 @@ def read_worklist(
     stocks = read_kingdee_status(kingdee, STOCK.form_id, master.warehouses["stock_number"].to_list(), None)
     materials = read_kingdee_status(kingdee, MATERIAL.form_id, skus["sku_id"].to_list(), settings.org)
     worklist = build_worklist(
-        view, master, settings.scheme(), customers=customers, stocks=stocks, skus=skus, materials=materials
+        view,
+        master,
+        settings.scheme(),
+        customers=customers,
+        stocks=stocks,
+        skus=skus,
+        materials=materials,
+        usable_customers=read_usable(kingdee, CUSTOMER.form_id),
+        usable_stocks=read_usable(kingdee, STOCK.form_id),
     )
     return worklist, view
 

@@ -1,16 +1,21 @@
-"""The check-mappings report: the worklist's four lists as report.xlsx and report.html (every row) and a
-markdown artifact (the counts and the first rows of each list) for the analysts who keep the tables."""
+"""The check-mappings report: the worklist's four lists as report.xlsx and report.html (every row), the
+worklist workbook to fill in (reporting/worklist_book.py), and a markdown artifact (the counts and the first
+rows of each list) for the analysts who keep the tables; and how a change to the tables is shown (the diff,
+the rejected rows, the held documents the next run retries), by `mappings import` and the set-mappings flow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 from prefect.artifacts import create_markdown_artifact
 
 from reporting.files import PAGE_NAME, WORKBOOK_NAME, ReportSheet, md_bullets, md_text, write_report
 from reporting.location import share
 from reporting.reports import report_dir
+from reporting.worklist_book import BOOK_NAME, write_worklist_book
 from state.settings import SyncSettings
 from transforms.worklist import Worklist
 
@@ -39,6 +44,9 @@ HEADERS = {
     "i_id": "款式编码 (i_id)",
     "item_name": "商品名称 (name)",
     "hint": "处理建议 (hint)",
+    "suggested_number": "建议编码 (suggested_number)",
+    "suggested_name": "建议名称 (suggested_name)",
+    "score": "相似度 (score)",
 }
 
 
@@ -121,10 +129,11 @@ def markdown(worklist: Worklist, start: datetime, end: datetime, folder: Path) -
                 f"暂缓 {row['held_documents']} 单 held — {md_text(row['hint'])}"
             ),
         )
-    workbook, page = folder / WORKBOOK_NAME, folder / PAGE_NAME
+    workbook, page, book = folder / WORKBOOK_NAME, folder / PAGE_NAME, folder / BOOK_NAME
     text += (
         f"\n## 报告文件 Report files\n\n- Excel: [{workbook}]({workbook.resolve().as_uri()})\n"
         f"- HTML: [{page}]({page.resolve().as_uri()})\n"
+        f"- 待填映射 worklist to fill in (mappings import): [{book}]({book.resolve().as_uri()})\n"
     )
     return text
 
@@ -133,8 +142,76 @@ def publish(worklist: Worklist, start: datetime, end: datetime, settings: SyncSe
     folder = report_dir(settings.reports_dir, NAME)
     title = f"映射检查 check-mappings {period_text(start, end)}"
     write_report(folder, title, sheets(worklist), summary=overview(worklist, start, end, settings))
+    write_worklist_book(folder / BOOK_NAME, worklist)
     share(folder, settings)
     create_markdown_artifact(
         key=NAME, markdown=markdown(worklist, start, end, folder), description="mapping worklist counts"
     )
     return folder
+
+
+# --- a change to the tables ----------------------------------------------------------------------------------
+
+CHANGE_NAME = "set-mappings"
+CHANGE_WORDS = {"added": "新增 added", "changed": "修改 changed", "removed": "删除 removed"}
+
+
+def _md_table(frame: pl.DataFrame, headers: dict[str, str], escape: Callable[[object], str]) -> str:
+    lines = ["| " + " | ".join(headers.values()) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(escape(row[c]) for c in headers) + " |" for row in frame.iter_rows(named=True)]
+    return "\n".join(lines) + "\n"
+
+
+def change_markdown(
+    source: str,
+    diff: pl.DataFrame,
+    rejected: pl.DataFrame,
+    retried: dict[str, int] | None,
+    escape: Callable[[object], str] = md_text,
+) -> str:
+    """The change as people check it: the rejected rows with their reasons (then nothing was applied), the
+    rows added, changed or removed, and — once applied — the held documents the next run retries. `escape`
+    renders a value: md_text for an artifact, plain text on a terminal."""
+    text = f"# 映射修改 set-mappings\n\n来源 Source: {escape(source)}\n\n"
+    if not rejected.is_empty():
+        text += f"## 未通过 {rejected.height} 行, 未做任何修改 / {rejected.height} rows rejected, nothing applied\n\n"
+        text += _md_table(
+            rejected,
+            {
+                "table": "表 table",
+                "row": "行 row",
+                "key": "编码 id",
+                "number": "金蝶编码 number",
+                "reason": "原因 reason",
+            },
+            escape,
+        )
+    text += f"\n## 差异 Diff ({diff.height})\n\n"
+    if diff.is_empty():
+        text += "无变化 / no change\n"
+    else:
+        text += _md_table(
+            diff.with_columns(pl.col("change").replace(CHANGE_WORDS)),
+            {
+                "table": "表 table",
+                "change": "变化 change",
+                "key": "编码 id",
+                "name": "名称 name",
+                "number_before": "原编码 before",
+                "number_after": "新编码 after",
+            },
+            escape,
+        )
+    if retried is not None:
+        text += (
+            f"\n下次运行重试暂缓单据 {retried['pending']} 张, 其中这些店铺的 {retried['for_these_shops']} 张 / "
+            f"the next run retries {retried['pending']} held documents, {retried['for_these_shops']} of them of "
+            "these shops\n"
+        )
+    return text
+
+
+def publish_change(source: str, diff: pl.DataFrame, rejected: pl.DataFrame, retried: dict[str, int] | None) -> str:
+    text = change_markdown(source, diff, rejected, retried)
+    create_markdown_artifact(key=CHANGE_NAME, markdown=text, description="hand-kept tables: diff and rejected rows")
+    return text

@@ -613,8 +613,17 @@ def _warehouses() -> list[dict]:
     ]
 
 
+# Customers no shop is mapped to yet: the wholesale account, the one finance opened for the unmapped
+# shop (named as finance names accounts, not as the shop is named), and that shop's old, forbidden one.
+_UNMAPPED_CUSTOMERS = (
+    ("CUST005", "线下批发客户", "A"),
+    ("CUST006", "小红书旗舰店", "A"),
+    ("CUST007", "小红书店(旧)", "B"),
+)
+
+
 def _customers() -> list[dict]:
-    mapped = [(number, name) for _id, name, _site, _prefix, number in _SHOPS if number]
+    mapped = [(number, name, "A") for _id, name, _site, _prefix, number in _SHOPS if number]
     return [
         {
             "FCUSTID": 200_001 + n,
@@ -622,9 +631,9 @@ def _customers() -> list[dict]:
             "FName": name,
             "FUseOrgId.FNumber": ORG_NUMBER,
             "FDocumentStatus": "C",
-            "FForbidStatus": "A",
+            "FForbidStatus": forbid,
         }
-        for n, (number, name) in enumerate([*mapped, ("CUST005", "线下批发客户")])
+        for n, (number, name, forbid) in enumerate([*mapped, *_UNMAPPED_CUSTOMERS])
     ]
 
 

@@ -11,7 +11,7 @@ the report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -33,6 +33,7 @@ from transforms.mappings import (
 )
 from transforms.outbound import NEVER_BOOKED, map_outbound, outbound_rules
 from transforms.returns import RECEIVED_GOOD_STATUS, map_returns
+from transforms.suggestions import offerable, suggest, with_suggestion
 
 LOOKBACK = timedelta(days=7)
 HELD_COUNTS = ("held_outbound", "held_returns", "held_documents")
@@ -150,7 +151,7 @@ GONE = {
 }
 
 
-def _explanations(target: Target, org: str) -> pl.DataFrame:
+def status_explanations(target: Target, org: str) -> pl.DataFrame:
     """problem, label_zh, label_en, hint for each Kingdee status a number can be in besides usable."""
     zh, en = target.zh, target.en
     texts = {
@@ -250,12 +251,36 @@ class Table:
     target: Target
     rule_id: str  # the rule that holds documents when the Kingdee side of a row is unusable
     gone: str  # GONE key
+    target_name_column: str  # the Kingdee name kept beside the number
+    item_zh: str  # what a row's id names
+    item_en: str
 
 
-SHOPS_TABLE = Table("shops", "shop_id", "shop_name", "customer_number", CUSTOMER, "customer.unknown", "shop_gone")
-WAREHOUSES_TABLE = Table(
-    "warehouses", "wms_co_id", "warehouse_name", "stock_number", STOCK, "stock.unknown", "warehouse_gone"
+SHOPS_TABLE = Table(
+    "shops",
+    "shop_id",
+    "shop_name",
+    "customer_number",
+    CUSTOMER,
+    "customer.unknown",
+    "shop_gone",
+    "customer_name",
+    "店铺",
+    "shop",
 )
+WAREHOUSES_TABLE = Table(
+    "warehouses",
+    "wms_co_id",
+    "warehouse_name",
+    "stock_number",
+    STOCK,
+    "stock.unknown",
+    "warehouse_gone",
+    "stock_name",
+    "仓库",
+    "warehouse",
+)
+MAPPED_TABLES = {table.path: table for table in (SHOPS_TABLE, WAREHOUSES_TABLE)}
 
 
 def table_problems(
@@ -270,7 +295,7 @@ def table_problems(
         pl.col(table.number_column).alias("kingdee_number"),
     ).join(status.rename({"number": "kingdee_number"}), on="kingdee_number", how="left")
     unusable = _with_held(
-        checked.filter(pl.col("status") != USABLE).join(_explanations(table.target, org), on="status"),
+        checked.filter(pl.col("status") != USABLE).join(status_explanations(table.target, org), on="status"),
         "key",
         held,
         table.rule_id,
@@ -316,7 +341,7 @@ def unknown_skus(skus: pl.DataFrame, status: pl.DataFrame, held: pl.DataFrame, o
     explained = (
         skus.join(status.rename({"number": "sku_id"}), on="sku_id")
         .filter(pl.col("status") != USABLE)
-        .join(_explanations(MATERIAL, org), on="status")
+        .join(status_explanations(MATERIAL, org), on="status")
     )
     return (
         _with_held(explained, "sku_id", held, MATERIAL_RULES[0])
@@ -343,6 +368,8 @@ class Worklist:
     table_rows: pl.DataFrame
     skus: pl.DataFrame
     held: dict[str, int]  # documents of each kind held back by any of the gaps
+    # shops, warehouses, skus: every candidate offered per open row (transforms.suggestions.SUGGESTION_SCHEMA)
+    suggestions: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -369,26 +396,50 @@ def build_worklist(
     stocks: pl.DataFrame,
     skus: pl.DataFrame,
     materials: pl.DataFrame,
+    usable_customers: pl.DataFrame | None = None,
+    usable_stocks: pl.DataFrame | None = None,
 ) -> Worklist:
-    """The four lists, each gap with the documents it holds back in the period.
+    """The four lists, each gap with the documents it holds back in the period, and the open rows with
+    the numbers suggested for them.
 
     `customers`, `stocks`: kingdee_status of the tables' numbers; `skus`: unlisted_skus; `materials`: their
-    kingdee_status in the organisation.
+    kingdee_status in the organisation; `usable_customers`, `usable_stocks`: number, kingdee_name of every
+    usable one (without them no customer or stock is suggested).
     """
     held, held_totals = held_in_period(view, master, scheme)
     shops_seen = sightings(view.shops, _documents(view, "shop_id", "shop_name", "shop_name"))
     warehouses_seen = sightings(view.warehouses, _documents(view, "wms_co_id", None, "warehouse"))
-    return Worklist(
-        shops=unmapped(shops_seen, master.shops["shop_id"], held, "shop.unmapped", "shop_id", "shop_name"),
-        warehouses=unmapped(
-            warehouses_seen, master.warehouses["wms_co_id"], held, "warehouse.unmapped", "wms_co_id", "warehouse_name"
+    shops = unmapped(shops_seen, master.shops["shop_id"], held, "shop.unmapped", "shop_id", "shop_name")
+    warehouses = unmapped(
+        warehouses_seen, master.warehouses["wms_co_id"], held, "warehouse.unmapped", "wms_co_id", "warehouse_name"
+    )
+    unknown = unknown_skus(skus, materials, held, scheme.org)
+    named = {"number": pl.String, "kingdee_name": pl.String}
+    suggestions = {
+        "shops": suggest(
+            shops.select(key="shop_id", name="shop_name"),
+            offerable(pl.DataFrame(usable_customers, schema=named), master.shops["customer_number"]),
         ),
+        "warehouses": suggest(
+            warehouses.select(key="wms_co_id", name="warehouse_name"),
+            offerable(pl.DataFrame(usable_stocks, schema=named), master.warehouses["stock_number"]),
+        ),
+        "skus": suggest(
+            unknown.select(key="sku_id", name="sku_id"),
+            master.materials.select("number", pl.lit(None, pl.String).alias("candidate_name")),
+            by_code=True,
+        ),
+    }
+    return Worklist(
+        shops=with_suggestion(shops, "shop_id", suggestions["shops"]),
+        warehouses=with_suggestion(warehouses, "wms_co_id", suggestions["warehouses"]),
         table_rows=pl.concat(
             [
                 table_problems(SHOPS_TABLE, master.shops, customers, shops_seen, held, scheme.org),
                 table_problems(WAREHOUSES_TABLE, master.warehouses, stocks, warehouses_seen, held, scheme.org),
             ]
         ),
-        skus=unknown_skus(skus, materials, held, scheme.org),
+        skus=with_suggestion(unknown, "sku_id", suggestions["skus"]).drop("suggested_name"),
         held=held_totals,
+        suggestions=suggestions,
     )

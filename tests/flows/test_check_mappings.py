@@ -95,6 +95,8 @@ def test_worklist_lists_the_unmapped_shop_and_the_unknown_sku_with_the_documents
     assert shop["held_documents"] == sum(shop_held)
     assert shop["documents"] == sum(1 for doc in world.outbound + world.refunds if doc["shop_id"] == UNMAPPED_SHOP_ID)
     assert shop["hint"].startswith("在店铺表中添加一行, 映射到金蝶客户编码 (BD_Customer): jst-kingdee mappings export")
+    # 小红书店(旧) is nearer by name but forbidden: the usable customer is suggested.
+    assert (shop["suggested_number"], shop["suggested_name"]) == ("CUST006", "小红书旗舰店")
 
     _, (sku,) = _sheet_rows(workbook, "金蝶未知商品 unknown SKUs")
     assert (sku["sku_id"], sku["problem"], sku["label_en"]) == (

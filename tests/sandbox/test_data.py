@@ -248,6 +248,8 @@ def test_shops_warehouses_and_the_hand_kept_tables_agree_with_kingdee(world: San
         )
     assert "小红书店" not in customers.values()
     assert customers["CUST005"] == "线下批发客户"
+    forbidden = {row["FNumber"] for row in world.kingdee["BD_Customer"] if row["FForbidStatus"] == "B"}
+    assert (customers["CUST006"], forbidden) == ("小红书旗舰店", {"CUST007"})
 
     warehouses = {row["wms_co_id"]: row for row in world.warehouses}
     assert [w["wms_co_id"] for w in world.warehouses if w["is_main"]] == [10001]

@@ -23,7 +23,7 @@ from state.tables import SHOPS, WAREHOUSES, apply_table, hand_kept_tables
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 # config/shops.csv with 10086 mapped to another customer, 10089 gone and 10090 new.
 EDITED_SHOPS = """shop_id,shop_name,customer_number,customer_name
-10086,天猫旗舰店,CUST009,天猫旗舰店
+10086,天猫旗舰店,CUST006,天猫旗舰店
 10087,京东自营店,CUST002,京东自营店
 10088,抖音小店,CUST003,抖音小店
 10090,小红书店,CUST005,
@@ -31,8 +31,12 @@ EDITED_SHOPS = """shop_id,shop_name,customer_number,customer_name
 
 
 @pytest.fixture
-def seeded(state_settings: SyncSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SyncSettings:
-    """Settings whose seed files are copies of config/*.csv that a test may spoil."""
+def seeded(
+    state_settings: SyncSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kingdee_server, prefect_api
+) -> SyncSettings:
+    """Settings whose seed files are copies of config/*.csv that a test may spoil; an import checks its rows
+    against the Kingdee emulator."""
+    monkeypatch.setenv("KINGDEE_SERVER_URL", f"{kingdee_server.url}/k3cloud")
     for table in (SHOPS, WAREHOUSES):
         shutil.copy(CONFIG / f"{table.name}.csv", tmp_path / f"{table.name}.csv")
         monkeypatch.setenv(f"SYNC_{table.seed_setting.upper()}", str(tmp_path / f"{table.name}.csv"))
@@ -89,7 +93,7 @@ def test_an_import_applies_each_change_with_who_and_when_and_the_history_keeps_t
     by_shop: dict[int, list[tuple]] = {}
     for row in history(seeded):
         by_shop.setdefault(row["shop_id"], []).append((row["change"], row["customer_number"], row["changed_by"]))
-    assert by_shop[10086][0][:2] == ("added", "CUST001") and by_shop[10086][1] == ("changed", "CUST009", "ana")
+    assert by_shop[10086][0][:2] == ("added", "CUST001") and by_shop[10086][1] == ("changed", "CUST006", "ana")
     assert by_shop[10089][1] == ("removed", "CUST004", "ana")
     assert by_shop[10090] == [("added", "CUST005", "ana")]
     assert {row["source"] for row in history(seeded) if row["changed_by"] == "ana"} == {str(edited.resolve())}
