@@ -28,9 +28,10 @@ from connectors.jushuitan.errors import (
     error_for,
 )
 from connectors.jushuitan.paging import Rows, read_list_answer
+from connectors.jushuitan.qimen import QimenRoute
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
-from connectors.settings import JushuitanSettings
+from connectors.settings import JushuitanSettings, QimenSettings
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -58,7 +59,9 @@ class JushuitanClient(Documents):
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        qimen: QimenSettings | None = None,
     ) -> None:
+        """`qimen`: the Qimen after-sales route's settings (default: from the environment, JST_QIMEN_*)."""
         self._settings = settings
         self._app_secret = settings.app_secret.get_secret_value()
         self._store = token_store if token_store is not None else FileTokenStore(settings.token_store_path)
@@ -87,6 +90,13 @@ class JushuitanClient(Documents):
         )
         self._token: Token | None = None
         self._token_lock = threading.Lock()
+        self.qimen = QimenRoute(
+            qimen if qimen is not None else QimenSettings(),
+            backoff=self._backoff,
+            clock=clock,
+            sleep=sleep,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"JushuitanClient(base_url={self._settings.base_url!r}, app_key={self._settings.app_key!r})"
@@ -101,6 +111,7 @@ class JushuitanClient(Documents):
 
     def close(self) -> None:
         self._http.close()
+        self.qimen.close()
 
     # --- the business call ---------------------------------------------------------------------
 
