@@ -34,7 +34,8 @@ def test_signature_is_upper_md5_with_the_secret_on_both_ends() -> None:
         "customer_id": "",  # empty: left out
         "sign": "ignored",
     }
-    # printf 'secretapp_keyappmethodjushuitan.refund.list.querypage_index1shop_id10086timestamp2026-08-22 12:00:00secret' | md5sum
+    # Re-computed outside Python: printf '%s' 'secretapp_keyapp' 'methodjushuitan.refund.list.query' \
+    #   'page_index1shop_id10086timestamp2026-08-22 12:00:00secret' | md5sum
     assert qimen_sign(params, "secret") == "F1D5A04430D08B063EBD419CF4AB8E64"
 
 
