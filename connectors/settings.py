@@ -65,6 +65,13 @@ def _blank(value: str | SecretStr | None) -> bool:
     return text is None or not text.strip()
 
 
+def fill_sandbox_credentials(settings: BaseSettings, sandbox: dict[str, str]) -> None:
+    """Blank credentials take the sandbox's: only ever for a URL on this machine."""
+    for name, value in sandbox.items():
+        if _blank(getattr(settings, name)):
+            setattr(settings, name, SecretStr(value) if name == "app_secret" else value)
+
+
 def _require_credentials(
     settings: BaseSettings, url_setting: str, required: tuple[str, ...], sandbox: dict[str, str]
 ) -> None:
@@ -72,9 +79,7 @@ def _require_credentials(
     naming every one of `required` that is blank (names only: a message never carries a value)."""
     url = getattr(settings, url_setting)
     if is_loopback_url(url):
-        for name, value in sandbox.items():
-            if _blank(getattr(settings, name)):
-                setattr(settings, name, SecretStr(value) if name == "app_secret" else value)
+        fill_sandbox_credentials(settings, sandbox)
         return
     prefix = settings.model_config["env_prefix"]
     if blank := [name for name in required if _blank(getattr(settings, name))]:
@@ -136,7 +141,8 @@ class QimenSettings(BaseSettings):
     # The shops whose after-sales come from the Qimen route: "10086,10091" or a JSON list. Empty: none.
     shop_ids: Annotated[list[int], NoDecode] = []
     # Production: https://<the app's router>.api.taobao.com/router/qm (/router/qmtest for Qimen's test env).
-    router_url: str = SANDBOX_JST_URL + "/router/qm"
+    # Blank: the emulator's, beside a loopback JST_BASE_URL; with any other base URL the route is unusable.
+    router_url: str = ""
     # The Qimen (Taobao open platform) app, not the Jushuitan one. Blank: the sandbox's on a loopback
     # router_url; elsewhere required once shop_ids is set.
     app_key: str = ""
@@ -158,7 +164,9 @@ class QimenSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _credentials(self) -> Self:
-        if self.shop_ids:
+        if not self.router_url:  # the emulator's, if JST_BASE_URL is on this machine (JushuitanClient decides)
+            fill_sandbox_credentials(self, SANDBOX_QIMEN_CREDENTIALS)
+        elif is_loopback_url(self.router_url) or self.shop_ids:
             _require_credentials(
                 self, "router_url", ("app_key", "app_secret", "customer_id"), SANDBOX_QIMEN_CREDENTIALS
             )

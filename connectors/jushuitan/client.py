@@ -31,7 +31,7 @@ from connectors.jushuitan.paging import Rows, read_list_answer
 from connectors.jushuitan.qimen import QimenRoute
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
-from connectors.settings import JushuitanSettings, QimenSettings
+from connectors.settings import JushuitanSettings, MissingCredentials, QimenSettings, is_loopback_url
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -90,8 +90,18 @@ class JushuitanClient(Documents):
         )
         self._token: Token | None = None
         self._token_lock = threading.Lock()
+        qimen = qimen if qimen is not None else QimenSettings()
+        router = qimen.router_url or (
+            f"{settings.base_url.rstrip('/')}/router/qm" if is_loopback_url(settings.base_url) else ""
+        )
+        if qimen.shop_ids and not router:
+            raise MissingCredentials(
+                "JST_QIMEN_ROUTER_URL is not set (JST_QIMEN_SHOP_IDS names shops whose after-sales come from the Qimen "
+                "route, and JST_BASE_URL is not this machine's sandbox)"
+            )
         self.qimen = QimenRoute(
-            qimen if qimen is not None else QimenSettings(),
+            qimen,
+            router_url=router,
             backoff=self._backoff,
             clock=clock,
             sleep=sleep,

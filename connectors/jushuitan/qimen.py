@@ -55,12 +55,14 @@ class QimenRoute:
         self,
         settings: QimenSettings,
         *,
+        router_url: str,
         backoff: Backoff,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        self.router_url = router_url
         self._secret = settings.app_secret.get_secret_value()
         self._backoff, self._clock, self._sleep, self._transport = backoff, clock, sleep, transport
         self._http: httpx.Client | None = None
@@ -68,6 +70,12 @@ class QimenRoute:
     @property
     def shop_ids(self) -> list[int]:
         return list(self.settings.shop_ids)
+
+    @property
+    def configured(self) -> bool:
+        """Whether the route can be asked at all: a router and the Qimen app's credentials."""
+        settings = self.settings
+        return bool(self.router_url and settings.app_key and self._secret and settings.customer_id)
 
     def close(self) -> None:
         if self._http is not None:
@@ -122,7 +130,7 @@ class QimenRoute:
         }
         form = {**params, "sign": qimen_sign(params, self._secret)}
         try:
-            response = self._client().post(settings.router_url, data=form)
+            response = self._client().post(self.router_url, data=form)
         except httpx.TransportError as exc:
             failure = f"{type(exc).__name__}: {str(exc).replace(self._secret, '***')}"
             log.warning("%s: transport failure (%s), retrying", method, failure)

@@ -48,6 +48,7 @@ def _route(answer: dict[str, Any], seen: list[dict[str, str]] | None = None) -> 
     settings = QimenSettings(shop_ids=[TMALL_SHOP], router_url="http://127.0.0.1:9/router/qm")
     return QimenRoute(
         settings,
+        router_url=settings.router_url,
         backoff=Backoff(attempts=1),
         clock=lambda: 1_750_000_000.0,
         sleep=lambda _s: None,
