@@ -158,13 +158,18 @@ def test_a_shop_only_the_qimen_route_serves_warns_naming_it_then_passes_once_set
     assert others and all("standard" in row["detail"] for row in others)
 
 
-def test_a_bill_type_missing_on_the_tenant_fails(small_world, servers) -> None:
-    small_world.kingdee["BOS_BillType"][:] = [
-        row for row in small_world.kingdee["BOS_BillType"] if row["FNumber"] != "XSTHD01_SYS"
-    ]
+@pytest.fixture
+def no_return_bill_type(small_world: SandboxWorld) -> str:
+    """The tenant without SCHEME.md's return bill type (before the emulator is started on the world)."""
+    bill_types = small_world.kingdee["BOS_BillType"]
+    bill_types[:] = [row for row in bill_types if row["FNumber"] != "XSTHD01_SYS"]
+    return "XSTHD01_SYS"
+
+
+def test_a_bill_type_missing_on_the_tenant_fails(no_return_bill_type, servers) -> None:
     code, rows = run_doctor()
     assert code == 1
-    assert set(failed(rows)) == {"bill type XSTHD01_SYS (SAL_RETURNSTOCK)"}
+    assert set(failed(rows)) == {f"bill type {no_return_bill_type} (SAL_RETURNSTOCK)"}
     assert rows["bill type XSCKD01_SYS (SAL_OUTSTOCK)"]["status"] == "PASS"
 
 
