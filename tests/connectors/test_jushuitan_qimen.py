@@ -148,3 +148,18 @@ def test_a_wrong_secret_or_customer_key_is_refused_by_the_router(jst_server: Bac
         with pytest.raises(QimenError) as refused:
             list(misnamed.refund_pages(**_window(world)))
     assert refused.value.code == 50 and "customer_id" in refused.value.msg
+
+
+def test_qimen_shops_off_this_machine_need_the_router_and_the_qimen_app(monkeypatch) -> None:
+    from connectors.settings import MissingCredentials
+
+    with pytest.raises(MissingCredentials) as missing:
+        QimenSettings(shop_ids=[TMALL_SHOP], router_url="https://example.api.taobao.com/router/qm")
+    assert "JST_QIMEN_APP_SECRET is not set" in str(missing.value)
+    production = jst_settings("https://openapi.jushuitan.com", app_key="app", app_secret="not-a-real-secret")
+    with pytest.raises(MissingCredentials, match="JST_QIMEN_ROUTER_URL is not set"):
+        JushuitanClient(production, token_store=MemoryTokenStore(), qimen=QimenSettings(shop_ids=[TMALL_SHOP]))
+    monkeypatch.setenv("JST_QIMEN_SHOP_IDS", "[10086, 10087]")
+    assert QimenSettings().shop_ids == [10086, 10087]
+    with JushuitanClient(production, token_store=MemoryTokenStore(), qimen=QimenSettings(shop_ids=[])) as jst:
+        assert not jst.qimen.shop_ids and not jst.qimen.configured  # no router: the doctor cannot ask it
