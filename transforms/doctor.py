@@ -1,4 +1,4 @@
-"""The doctor's decisions (issue 16 §1): each read-only check of the configured tenant as a row
+"""The doctor's decisions (issue 16 §1, §3): each read-only check of the configured tenant as a row
 check, status (PASS / WARN / FAIL), detail and what to do. Values and frames in, rows out, no I/O:
 flows/doctor.py reads both systems and hands the answers here.
 
