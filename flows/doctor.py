@@ -12,6 +12,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 import polars as pl
@@ -113,33 +114,48 @@ def _key_case(kingdee: KingdeeClient, form_id: str, used: set[str], tenant: pl.D
 @task(name="kingdee-tenant", cache_policy=NO_CACHE)
 def kingdee_tenant(kingdee: KingdeeClient, settings: SyncSettings, since: datetime) -> list[dict[str, str]]:
     """SCHEME.md's bill types in BOS_BillType, the owner type of the tenant's recent bills, and whether
-    ExecuteBillQuery caps a page below KINGDEE_QUERY_PAGE_SIZE."""
+    ExecuteBillQuery caps a page below KINGDEE_QUERY_PAGE_SIZE; a read the tenant refuses is that check's FAIL."""
     scheme = settings.scheme()
     wanted = {"SAL_OUTSTOCK": scheme.outbound_bill_type, "SAL_RETURNSTOCK": scheme.return_bill_type}
-    keys = ["FNumber", "FBillFormID"]
-    found = kingdee.execute_bill_query_by_number(
-        "BOS_BillType", keys, wanted.values(), number_key="FNumber", schema=dict.fromkeys(keys, pl.String)
-    )
-    rows = [
-        checks.bill_type(form_id, number, found.filter(pl.col("FNumber") == number)["FBillFormID"].to_list())
-        for form_id, number in wanted.items()
-    ]
-    recent = Filter.ge("FDate", beijing_wall_clock(since))
-    for form_id in checks.BILL_FORMS:
+
+    def bill_types() -> list[dict[str, str]]:
+        keys = ["FNumber", "FBillFormID"]
+        found = kingdee.execute_bill_query_by_number(
+            "BOS_BillType", keys, wanted.values(), number_key="FNumber", schema=dict.fromkeys(keys, pl.String)
+        )
+        return [
+            checks.bill_type(form_id, number, found.filter(pl.col("FNumber") == number)["FBillFormID"].to_list())
+            for form_id, number in wanted.items()
+        ]
+
+    def owner_type(form_id: str) -> list[dict[str, str]]:
+        recent = Filter.ge("FDate", beijing_wall_clock(since))
         owners = kingdee.execute_bill_query(
             form_id, ["FOwnerTypeIdHead"], recent, schema={"FOwnerTypeIdHead": pl.String}
         )
-        rows.append(checks.owner_type(form_id, scheme.owner_type, owners["FOwnerTypeIdHead"]))
-    page = kingdee.settings.query_page_size
-    numbers = kingdee.execute_bill_query("BD_MATERIAL", ["FNumber"], order_by="FNumber ASC", schema=_NUMBER)
-    beyond = (
-        kingdee.execute_bill_query(
-            "BD_MATERIAL", ["FNumber"], Filter.gt("FNumber", numbers["FNumber"].max()), "FNumber ASC", schema=_NUMBER
-        ).height
-        if 0 < numbers.height < page
-        else 0
-    )
-    return [*rows, checks.query_row_cap(page, numbers.height, beyond)]
+        return [checks.owner_type(form_id, scheme.owner_type, owners["FOwnerTypeIdHead"])]
+
+    def row_cap() -> list[dict[str, str]]:
+        page = kingdee.settings.query_page_size
+        numbers = kingdee.execute_bill_query("BD_MATERIAL", ["FNumber"], order_by="FNumber ASC", schema=_NUMBER)
+        beyond = 0
+        if 0 < numbers.height < page:  # one short page: is anything after its last number?
+            after = Filter.gt("FNumber", numbers["FNumber"].max())
+            beyond = kingdee.execute_bill_query("BD_MATERIAL", ["FNumber"], after, "FNumber ASC", schema=_NUMBER).height
+        return [checks.query_row_cap(page, numbers.height, beyond)]
+
+    reads = [
+        ("bill types (BOS_BillType)", bill_types),
+        *((f"owner type ({form_id})", partial(owner_type, form_id)) for form_id in checks.BILL_FORMS),
+        ("ExecuteBillQuery row cap", row_cap),
+    ]
+    rows: list[dict[str, str]] = []
+    for check, read in reads:
+        try:
+            rows += read()
+        except KingdeeError as error:
+            rows.append(checks.row(check, checks.FAIL, str(error), "grant the integration user the right to read it"))
+    return rows
 
 
 _NUMBER = {"FNumber": pl.String}
@@ -153,7 +169,8 @@ def after_sales_routes(
     is asked of the Qimen route too (when its app is configured), so the WARN can say what it holds."""
     qimen = jst.qimen
     probed: dict[str, int | str] = {}
-    asked = [shop for shop in checks.quiet_shops(view.outbound, view.refunds) if int(shop) not in qimen.shop_ids]
+    quiet = checks.quiet_shops(view.outbound, view.refunds)
+    asked = [shop for shop in quiet if shop.isdigit() and int(shop) not in qimen.shop_ids]
     for shop in asked if qimen.configured else ():
         try:
             pages = qimen.refund_pages(
