@@ -9,17 +9,24 @@ every credential that is missing (`MissingCredentials`), before any client exist
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SANDBOX_JST_URL = "http://127.0.0.1:8711"
 SANDBOX_KINGDEE_URL = "http://127.0.0.1:8712/k3cloud"
 # The emulators' fixed development credentials (sandbox/credentials.py, which the product does not import).
 SANDBOX_JST_CREDENTIALS = {"app_key": "jst-sandbox-app", "app_secret": "jst-sandbox-secret"}
+# The emulator's Qimen app and the merchant's customer_id it routes by (sandbox/jushuitan/qimen.py).
+SANDBOX_QIMEN_CREDENTIALS = {
+    "app_key": "qimen-sandbox-app",
+    "app_secret": "qimen-sandbox-secret",
+    "customer_id": "10012345",
+}
 SANDBOX_KINGDEE_CREDENTIALS = {
     "acct_id": "S20240101",
     "username": "administrator",
@@ -58,6 +65,13 @@ def _blank(value: str | SecretStr | None) -> bool:
     return text is None or not text.strip()
 
 
+def fill_sandbox_credentials(settings: BaseSettings, sandbox: dict[str, str]) -> None:
+    """Blank credentials take the sandbox's: only ever for a URL on this machine."""
+    for name, value in sandbox.items():
+        if _blank(getattr(settings, name)):
+            setattr(settings, name, SecretStr(value) if name == "app_secret" else value)
+
+
 def _require_credentials(
     settings: BaseSettings, url_setting: str, required: tuple[str, ...], sandbox: dict[str, str]
 ) -> None:
@@ -65,9 +79,7 @@ def _require_credentials(
     naming every one of `required` that is blank (names only: a message never carries a value)."""
     url = getattr(settings, url_setting)
     if is_loopback_url(url):
-        for name, value in sandbox.items():
-            if _blank(getattr(settings, name)):
-                setattr(settings, name, SecretStr(value) if name == "app_secret" else value)
+        fill_sandbox_credentials(settings, sandbox)
         return
     prefix = settings.model_config["env_prefix"]
     if blank := [name for name in required if _blank(getattr(settings, name))]:
@@ -114,6 +126,48 @@ class JushuitanSettings(BaseSettings):
     @model_validator(mode="after")
     def _credentials(self) -> Self:
         _require_credentials(self, "base_url", ("app_key", "app_secret"), SANDBOX_JST_CREDENTIALS)
+        return self
+
+
+class QimenSettings(BaseSettings):
+    """The second after-sales route (docs/wire_facts.md, "Qimen after-sales route"): Taobao/Tmall-family
+    shops' after-sales through the Qimen router (`jushuitan.refund.list.query`), for the shops listed in
+    `shop_ids`; every other shop keeps the standard /open/refund/single/query."""
+
+    model_config = SettingsConfigDict(env_prefix="JST_QIMEN_", env_file=".env", extra="ignore")
+
+    # The shops whose after-sales come from the Qimen route: "10086,10091" or a JSON list. Empty: none.
+    shop_ids: Annotated[list[int], NoDecode] = []
+    # Production: https://<the app's router>.api.taobao.com/router/qm (/router/qmtest for Qimen's test env).
+    # Blank: the emulator's, beside a loopback JST_BASE_URL; with any other base URL the route is unusable.
+    router_url: str = ""
+    # The Qimen (Taobao open platform) app, not the Jushuitan one. Blank: the sandbox's on a loopback
+    # router_url; elsewhere required once shop_ids is set.
+    app_key: str = ""
+    app_secret: SecretStr = SecretStr("")
+    customer_id: str = ""  # the merchant's id the router routes by (Jushuitan's co_id in public code)
+    target_app_key: str = "23060081"  # Jushuitan's app on Qimen (two public sources agree)
+    customer_id_key: Literal["customer_id", "customerid"] = "customer_id"  # the name public code disagrees on
+    page_size: int = Field(50, ge=1, le=100)  # the route's maximum is undocumented: the standard query's 50
+    timeout_seconds: float = 60.0
+    verify_tls: bool = True
+
+    @field_validator("shop_ids", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [part for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        if not self.router_url:  # the emulator's, if JST_BASE_URL is on this machine (JushuitanClient decides)
+            fill_sandbox_credentials(self, SANDBOX_QIMEN_CREDENTIALS)
+        elif is_loopback_url(self.router_url) or self.shop_ids:
+            _require_credentials(
+                self, "router_url", ("app_key", "app_secret", "customer_id"), SANDBOX_QIMEN_CREDENTIALS
+            )
         return self
 
 

@@ -1,6 +1,8 @@
 """The doctor flow (`jst-kingdee doctor`): read-only checks of the configured tenant before go-live —
 both hosts, Jushuitan auth, token and clock, the Kingdee login, the field keys our bills and queries use
-on the tenant's forms, the hand-kept tables, the outbound statuses seen, org and currency. Reads both
+on the tenant's forms (and their case), the hand-kept tables, the outbound statuses seen, org and currency,
+the bill types, owner type, ExecuteBillQuery's row cap, the main warehouse's wms_co_id, and each shop's
+after-sales route with its counts. Reads both
 systems, writes neither (the token the Jushuitan client obtains is kept, as on every run). The decisions
 are transforms/doctor.py; the table is the flow's markdown artifact and what the CLI prints."""
 
@@ -10,6 +12,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 import polars as pl
@@ -17,17 +20,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from basics.shanghai import now_shanghai
-from connectors.jushuitan import JushuitanClient
+from basics.shanghai import beijing_wall_clock, now_shanghai
+from connectors.jushuitan import Deduplicator, JushuitanClient
 from connectors.jushuitan.errors import JushuitanError, JushuitanTimestampError
-from connectors.kingdee import KingdeeClient, KingdeeError
+from connectors.kingdee import Filter, KingdeeClient, KingdeeError
 from connectors.settings import JushuitanSettings
 from deploy.blocks import connector_settings, jushuitan_client, token_store
 from flows.check_mappings import read_worklist
 from reporting.files import md_text
 from state.settings import SyncSettings
+from state.tables import hand_kept_tables
 from transforms import doctor as checks
-from transforms.worklist import check_period
+from transforms.worklist import JushuitanView, check_period
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
@@ -50,13 +54,16 @@ def _token_expires_in(settings: JushuitanSettings) -> float | None:
 
 
 @task(name="jushuitan-auth", cache_policy=NO_CACHE)
-def jushuitan_auth(jst: JushuitanClient, settings: JushuitanSettings) -> tuple[dict[str, str], bool]:
-    """A signed read (the shop list) with the configured app; (the check, whether code 180 refused it)."""
+def jushuitan_auth(jst: JushuitanClient, settings: JushuitanSettings) -> tuple[dict[str, str], bool, int | None]:
+    """A signed read (the shop list) with the configured app; (the check, whether code 180 refused it, the
+    company id the shops carry)."""
     try:
-        list(jst.shops())
+        shops = [shop for page in jst.shops() for shop in page]
     except JushuitanError as error:
-        return checks.jushuitan_auth(error.code, error.msg, None), isinstance(error, JushuitanTimestampError)
-    return checks.jushuitan_auth(None, None, _token_expires_in(settings)), False
+        return checks.jushuitan_auth(error.code, error.msg, None), isinstance(error, JushuitanTimestampError), None
+    co_ids = {shop.get("co_id") for shop in shops} - {None}
+    co_id = int(next(iter(co_ids))) if len(co_ids) == 1 else None
+    return checks.jushuitan_auth(None, None, _token_expires_in(settings)), False, co_id
 
 
 @task(name="kingdee-reads", cache_policy=NO_CACHE)
@@ -76,7 +83,7 @@ def kingdee_reads(kingdee: KingdeeClient, settings: SyncSettings) -> list[dict[s
     ]
     for form_id, used in checks.field_keys_used(scheme).items():
         try:
-            rows.append(checks.fields_on_tenant(form_id, used, kingdee.query_business_info(form_id), scheme))
+            tenant = kingdee.query_business_info(form_id)
         except KingdeeError as error:
             rows.append(
                 checks.row(
@@ -86,7 +93,93 @@ def kingdee_reads(kingdee: KingdeeClient, settings: SyncSettings) -> list[dict[s
                     "QueryBusinessInfo needs the integration user's right to read the form's metadata",
                 )
             )
+            continue
+        rows.append(checks.fields_on_tenant(form_id, used, tenant, scheme))
+        if form_id in checks.BILL_FORMS:  # BD_MATERIAL's keys are queried as spelled on every run already
+            rows.append(_key_case(kingdee, form_id, used, tenant))
     return rows
+
+
+def _key_case(kingdee: KingdeeClient, form_id: str, used: set[str], tenant: pl.DataFrame) -> dict[str, str]:
+    """Query the keys the tenant has, spelled as the bills spell them, for no row at all."""
+    have = {key.lower() for key in tenant["key"]}
+    keys = sorted(key for key in used if key.lower() in have)
+    try:
+        kingdee.execute_bill_query(form_id, keys, Filter.eq("FBillNo", "__doctor__"))
+    except KingdeeError as error:
+        return checks.key_case(form_id, len(keys), str(error))
+    return checks.key_case(form_id, len(keys), None)
+
+
+@task(name="kingdee-tenant", cache_policy=NO_CACHE)
+def kingdee_tenant(kingdee: KingdeeClient, settings: SyncSettings, since: datetime) -> list[dict[str, str]]:
+    """SCHEME.md's bill types in BOS_BillType, the owner type of the tenant's recent bills, and whether
+    ExecuteBillQuery caps a page below KINGDEE_QUERY_PAGE_SIZE; a read the tenant refuses is that check's FAIL."""
+    scheme = settings.scheme()
+    wanted = {"SAL_OUTSTOCK": scheme.outbound_bill_type, "SAL_RETURNSTOCK": scheme.return_bill_type}
+
+    def bill_types() -> list[dict[str, str]]:
+        keys = ["FNumber", "FBillFormID"]
+        found = kingdee.execute_bill_query_by_number(
+            "BOS_BillType", keys, wanted.values(), number_key="FNumber", schema=dict.fromkeys(keys, pl.String)
+        )
+        return [
+            checks.bill_type(form_id, number, found.filter(pl.col("FNumber") == number)["FBillFormID"].to_list())
+            for form_id, number in wanted.items()
+        ]
+
+    def owner_type(form_id: str) -> list[dict[str, str]]:
+        recent = Filter.ge("FDate", beijing_wall_clock(since))
+        owners = kingdee.execute_bill_query(
+            form_id, ["FOwnerTypeIdHead"], recent, schema={"FOwnerTypeIdHead": pl.String}
+        )
+        return [checks.owner_type(form_id, scheme.owner_type, owners["FOwnerTypeIdHead"])]
+
+    def row_cap() -> list[dict[str, str]]:
+        page = kingdee.settings.query_page_size
+        numbers = kingdee.execute_bill_query("BD_MATERIAL", ["FNumber"], order_by="FNumber ASC", schema=_NUMBER)
+        beyond = 0
+        if 0 < numbers.height < page:  # one short page: is anything after its last number?
+            after = Filter.gt("FNumber", numbers["FNumber"].max())
+            beyond = kingdee.execute_bill_query("BD_MATERIAL", ["FNumber"], after, "FNumber ASC", schema=_NUMBER).height
+        return [checks.query_row_cap(page, numbers.height, beyond)]
+
+    reads = [
+        ("bill types (BOS_BillType)", bill_types),
+        *((f"owner type ({form_id})", partial(owner_type, form_id)) for form_id in checks.BILL_FORMS),
+        ("ExecuteBillQuery row cap", row_cap),
+    ]
+    rows: list[dict[str, str]] = []
+    for check, read in reads:
+        try:
+            rows += read()
+        except KingdeeError as error:
+            rows.append(checks.row(check, checks.FAIL, str(error), "grant the integration user the right to read it"))
+    return rows
+
+
+_NUMBER = {"FNumber": pl.String}
+
+
+@task(name="after-sales-routes", cache_policy=NO_CACHE)
+def after_sales_routes(
+    jst: JushuitanClient, view: JushuitanView, start: datetime, end: datetime, days: int
+) -> list[dict[str, str]]:
+    """Each shop's after-sales route and counts; a shop with outbound but no after-sale on the standard route
+    is asked of the Qimen route too (when its app is configured), so the WARN can say what it holds."""
+    qimen = jst.qimen
+    probed: dict[str, int | str] = {}
+    quiet = checks.quiet_shops(view.outbound, view.refunds)
+    asked = [shop for shop in quiet if shop.isdigit() and int(shop) not in qimen.shop_ids]
+    for shop in asked if qimen.configured else ():
+        try:
+            pages = qimen.refund_pages(
+                shop_id=int(shop), modified_begin=start, modified_end=end, filters={}, dedup=Deduplicator("as_id")
+            )
+            probed[shop] = sum(len(page) for page in pages)
+        except JushuitanError as error:
+            probed[shop] = str(error)
+    return checks.after_sales_routes(view.shops, view.outbound, view.refunds, qimen.shop_ids, probed, days)
 
 
 def render(table: pl.DataFrame, escape: Callable[[object], str] = md_text) -> str:
@@ -108,7 +201,7 @@ def doctor(days: int = 7) -> dict:
     end = now_shanghai()
     start, end = check_period(end - timedelta(days=days), end)
     with jushuitan_client(jst_settings) as jst, KingdeeClient(kingdee_settings) as kingdee:
-        auth, refused_for_time = jushuitan_auth(jst, jst_settings)
+        auth, refused_for_time, co_id = jushuitan_auth(jst, jst_settings)
         rows += [auth, checks.clock_skew(server_time, datetime.now().astimezone(), refused_for_time)]
         kingdee_rows = kingdee_reads(kingdee, settings)
         rows += kingdee_rows
@@ -125,6 +218,11 @@ def doctor(days: int = 7) -> dict:
         else:
             worklist, view = read_worklist(jst, kingdee, settings, start, end)
             rows += [*checks.tables(worklist), checks.outbound_statuses(view.outbound["status"], settings.scheme())]
+            rows += kingdee_tenant(kingdee, settings, start)
+            seen = pl.concat([view.outbound["wms_co_id"], view.refunds["wms_co_id"]]).cast(pl.Int64, strict=False)
+            mapped = hand_kept_tables(settings)[1]["wms_co_id"]
+            rows.append(checks.main_warehouse(seen.drop_nulls().to_list(), mapped.to_list(), co_id))
+            rows += after_sales_routes(jst, view, start, end, days)
     table = checks.table(rows)
     code = checks.exit_code(table)
     create_markdown_artifact(key="doctor", markdown=render(table), description="jst-kingdee doctor")

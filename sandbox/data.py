@@ -532,6 +532,20 @@ class _Generator:
             ],
             "ORG_Organizations": [{"FOrgID": 1, "FNumber": ORG_NUMBER, "FName": "示例电商有限公司"}],
             "BD_Currency": [{"FCURRENCYID": 1, "FNumber": "PRE001", "FName": "人民币", "FCode": "CNY"}],
+            "BOS_BillType": [
+                {
+                    "FBillTypeID": "ad0779a4685a43a08f08d2e42d7bf3e9",
+                    "FNumber": "XSCKD01_SYS",
+                    "FName": "标准销售出库单",
+                    "FBillFormID": "SAL_OUTSTOCK",
+                },
+                {
+                    "FBillTypeID": "4e3b3c4c9fe4432ab3ae5e4a3e8b9e0b",
+                    "FNumber": "XSTHD01_SYS",
+                    "FName": "标准销售退货单",
+                    "FBillFormID": "SAL_RETURNSTOCK",
+                },
+            ],
         }
 
     def _materials(self) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The doctor's decisions (issue 16 §1): each read-only check of the configured tenant as a row
+"""The doctor's decisions (issue 16 §1, §3): each read-only check of the configured tenant as a row
 check, status (PASS / WARN / FAIL), detail and what to do. Values and frames in, rows out, no I/O:
 flows/doctor.py reads both systems and hands the answers here.
 
@@ -28,6 +28,9 @@ WARN_CLOCK_SKEW_SECONDS = 60
 LISTED = 10  # ids named in one detail text
 NOT_SHIPPED_YET = ("WaitConfirm",)
 BILL_FORMS = ("SAL_OUTSTOCK", "SAL_RETURNSTOCK")  # written by the syncs; BD_MATERIAL is only read
+QIMEN_METHOD = "jushuitan.refund.list.query"
+QIMEN_ROUTE = f"Qimen {QIMEN_METHOD}"
+STANDARD_ROUTE = "standard /open/refund/single/query"
 
 
 def row(check: str, status: str, detail: str, fix: str = "") -> dict[str, str]:
@@ -269,3 +272,133 @@ def base_number(what: str, form_id: str, number: str, found: bool) -> dict[str, 
         f"{form_id} {number} not found",
         f"create it in Kingdee ({form_id}) or correct the number in the settings (SYNC_ORG / SYNC_CURRENCY)",
     )
+
+
+def bill_type(form_id: str, number: str, forms: list[str]) -> dict[str, str]:
+    """SCHEME.md's bill type of `form_id`: `forms`, the FBillFormID of each BOS_BillType row numbered so."""
+    check = f"bill type {number} ({form_id})"
+    if not forms:
+        return row(
+            check, FAIL, f"BOS_BillType {number} not found", f"create bill type {number} for {form_id} on the tenant"
+        )
+    if form_id.lower() not in {form.lower() for form in forms}:
+        return row(
+            check, FAIL, f"{number} is a bill type of {', '.join(forms)}, not {form_id}", "correct the bill type"
+        )
+    return row(check, PASS, f"BOS_BillType {number} exists for {form_id}")
+
+
+def owner_type(form_id: str, configured: str, seen: pl.Series) -> dict[str, str]:
+    """The owner type our bills send against the one the tenant's own recent bills of `form_id` carry."""
+    check = f"owner type ({form_id})"
+    used = sorted({str(value) for value in seen.drop_nulls()})
+    if not used:
+        return row(check, PASS, f"no recent {form_id} on the tenant to compare; we send {configured}")
+    if used == [configured]:
+        return row(check, PASS, f"the tenant's recent {form_id} bills carry {configured}, as ours")
+    return row(
+        check,
+        WARN,
+        f"the tenant's recent {form_id} bills carry {', '.join(used)}; ours carry {configured}",
+        "confirm the owner type with the tenant's Kingdee administrator (SCHEME.md: the owner is organisation 100)",
+    )
+
+
+def query_row_cap(page_size: int, first_page: int, beyond: int) -> dict[str, str]:
+    """ExecuteBillQuery's row cap: `first_page` rows came back to a page of `page_size`; `beyond` rows exist
+    after them. A page that comes back short ends a walk, so a tenant capping below the page size would cut
+    every query off unseen."""
+    check = "ExecuteBillQuery row cap"
+    if beyond:
+        return row(
+            check,
+            FAIL,
+            f"a page of {page_size} came back with {first_page} rows while {beyond} more exist",
+            f"set KINGDEE_QUERY_PAGE_SIZE to {first_page} or less (the tenant's cap)",
+        )
+    if first_page < page_size:
+        return row(check, PASS, f"all {first_page} rows in one page of {page_size} (a cap, if any, is higher)")
+    return row(check, PASS, f"full pages of {page_size} rows answered")
+
+
+def key_case(form_id: str, keys: int, error: str | None) -> dict[str, str]:
+    """A query of `form_id` with `keys` keys spelled as the syncs spell them: refused if the tenant's keys
+    were case-sensitive and ours differ in case."""
+    check = f"{form_id} field-key case"
+    if error is None:
+        return row(check, PASS, f"the tenant accepts all {keys} keys as the syncs spell them")
+    return row(check, FAIL, error, "the tenant matches keys by case: spell the key as the tenant's metadata does")
+
+
+def main_warehouse(seen: Iterable[int], mapped: Iterable[int], co_id: int | None) -> dict[str, str]:
+    """Documents of the main warehouse may carry wms_co_id 0 or the company id instead of a warehouse's own
+    id (public code disagrees): the warehouses table needs a row for whichever the tenant's documents carry."""
+    check = "main warehouse wms_co_id"
+    main = sorted({0, *([co_id] if co_id is not None else [])} & set(seen))
+    if not main:
+        return row(check, PASS, f"no document carries wms_co_id 0 or the company id {co_id}")
+    unmapped = sorted(set(main) - set(mapped))
+    if unmapped:
+        return row(
+            check,
+            FAIL,
+            f"documents carry wms_co_id {_listed(unmapped)} (the main warehouse: 0 or company id {co_id})",
+            "add a warehouses table row for that wms_co_id, mapped to the main warehouse's Kingdee stock",
+        )
+    return row(check, PASS, f"documents carry wms_co_id {_listed(main)} for the main warehouse, mapped")
+
+
+# --- after-sales routes ----------------------------------------------------------------------------------
+
+
+def _per_shop(lines: pl.DataFrame, document: str) -> dict[str, int]:
+    counts = lines.group_by(pl.col("shop_id").cast(pl.String)).agg(pl.col(document).n_unique())
+    return dict(counts.rows())
+
+
+def quiet_shops(outbound: pl.DataFrame, refunds: pl.DataFrame) -> list[str]:
+    """The shops with outbound documents but no after-sale in the period."""
+    after_sales = _per_shop(refunds, "as_id")
+    return sorted(shop for shop in _per_shop(outbound, "io_id") if shop and not after_sales.get(shop))
+
+
+def after_sales_routes(
+    shops: pl.DataFrame,
+    outbound: pl.DataFrame,
+    refunds: pl.DataFrame,
+    qimen_shops: Iterable[int],
+    probed: dict[str, int | str],
+    days: int,
+) -> list[dict[str, str]]:
+    """Per shop: the route its after-sales come from, their count next to the count of outbound documents.
+    A shop with outbound but no after-sale is a WARN naming the Qimen route, unless that route was asked
+    (`probed`: after-sales it returns, or why it could not be asked) and has none either."""
+    qimen = {str(shop) for shop in qimen_shops}
+    names = dict(shops.select("id", "name").rows())
+    shipped, returned = _per_shop(outbound, "io_id"), _per_shop(refunds, "as_id")
+    rows = []
+    for shop in sorted({*names, *shipped} - {None, ""}, key=lambda s: (len(s), s)):
+        route = QIMEN_ROUTE if shop in qimen else STANDARD_ROUTE
+        check = f"after-sales route, shop {shop} {names.get(shop) or ''}".rstrip()
+        detail = f"{route}: {returned.get(shop, 0)} after-sales, {shipped.get(shop, 0)} outbound in {days} days"
+        probe = probed.get(shop)
+        if returned.get(shop) or not shipped.get(shop):
+            rows.append(row(check, PASS, detail))
+        elif shop in qimen:
+            fix = (
+                "the Qimen route returns none for it: check the shop's Qimen authorisation and JST_QIMEN_CUSTOMER_ID "
+                "/ JST_QIMEN_CUSTOMER_ID_KEY, or take it out of JST_QIMEN_SHOP_IDS"
+            )
+            rows.append(row(check, WARN, detail, fix))
+        elif probe == 0:
+            rows.append(row(check, PASS, f"{detail}; the Qimen route has none either"))
+        else:
+            asked = f"; the Qimen route returns {probe}" if isinstance(probe, int) else ""
+            asked = f"; the Qimen route could not be asked: {probe}" if isinstance(probe, str) else asked
+            fix = (
+                f"Taobao/Tmall-family shops' after-sales may come only through the Qimen route ({QIMEN_METHOD}): "
+                f"if shop {shop} is one, add it to JST_QIMEN_SHOP_IDS (with JST_QIMEN_APP_KEY, JST_QIMEN_APP_SECRET, "
+                "JST_QIMEN_CUSTOMER_ID, JST_QIMEN_ROUTER_URL)"
+            )
+            rows.append(row(check, WARN, detail + asked, fix))
+    return rows

@@ -28,9 +28,10 @@ from connectors.jushuitan.errors import (
     error_for,
 )
 from connectors.jushuitan.paging import Rows, read_list_answer
+from connectors.jushuitan.qimen import QimenRoute
 from connectors.jushuitan.signing import encode_biz, sign
 from connectors.jushuitan.tokens import FileTokenStore, Token, TokenStore
-from connectors.settings import JushuitanSettings
+from connectors.settings import JushuitanSettings, MissingCredentials, QimenSettings, is_loopback_url
 
 log = logging.getLogger("connectors.jushuitan")
 
@@ -68,7 +69,9 @@ class JushuitanClient(Documents):
         limiter: CallLimiter | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        qimen: QimenSettings | None = None,
     ) -> None:
+        """`qimen`: the Qimen after-sales route's settings (default: from the environment, JST_QIMEN_*)."""
         self._settings = settings
         self._app_secret = settings.app_secret.get_secret_value()
         self._store = token_store if token_store is not None else FileTokenStore(settings.token_store_path)
@@ -90,6 +93,23 @@ class JushuitanClient(Documents):
         self._limiter = limiter if limiter is not None else RateLimiter(call_limits(settings), clock, sleep)
         self._token: Token | None = None
         self._token_lock = threading.Lock()
+        qimen = qimen if qimen is not None else QimenSettings()
+        router = qimen.router_url or (
+            f"{settings.base_url.rstrip('/')}/router/qm" if is_loopback_url(settings.base_url) else ""
+        )
+        if qimen.shop_ids and not router:
+            raise MissingCredentials(
+                "JST_QIMEN_ROUTER_URL is not set (JST_QIMEN_SHOP_IDS names shops whose after-sales come from the Qimen "
+                "route, and JST_BASE_URL is not this machine's sandbox)"
+            )
+        self.qimen = QimenRoute(
+            qimen,
+            router_url=router,
+            backoff=self._backoff,
+            clock=clock,
+            sleep=sleep,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"JushuitanClient(base_url={self._settings.base_url!r}, app_key={self._settings.app_key!r})"
@@ -104,6 +124,7 @@ class JushuitanClient(Documents):
 
     def close(self) -> None:
         self._http.close()
+        self.qimen.close()
 
     # --- the business call ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ de-duplicates by and its page limit; signing and sending a call is the client's 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any
 
 from basics.chunks import chunks
 from connectors.jushuitan.paging import Deduplicator, as_bool, id_chunks, page_index_pages, rows_of, shanghai_windows
+from connectors.jushuitan.qimen import QimenRoute
 from connectors.settings import JushuitanSettings
 
 log = logging.getLogger("connectors.jushuitan")
@@ -52,6 +54,7 @@ class Documents(ABC):
     """The reads and writes of JushuitanClient, over its `call`."""
 
     _settings: JushuitanSettings
+    qimen: QimenRoute  # the after-sales route of the shops set to it
 
     @abstractmethod
     def call(self, path: str, biz: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,9 +93,20 @@ class Documents(ABC):
         good_status: str | None = None,
         page_size: int = 50,
     ) -> Iterator[Page]:
-        """After-sale documents modified in a window of any length."""
+        """After-sale documents modified in a window of any length, each shop's from its route: the standard
+        query, then the Qimen route for each shop set to it (JST_QIMEN_SHOP_IDS, qimen.py). A document both
+        routes return comes once."""
         filters = _given(status=status, good_status=good_status)
-        return self._windowed(REFUNDS, modified_begin, modified_end, filters, page_size)
+        dedup = Deduplicator(REFUNDS.id_key)
+        qimen = (
+            self.qimen.refund_pages(
+                shop_id=shop_id, modified_begin=modified_begin, modified_end=modified_end, filters=filters, dedup=dedup
+            )
+            for shop_id in self.qimen.shop_ids
+        )
+        return _one_after_another(
+            itertools.chain([self._windowed(REFUNDS, modified_begin, modified_end, filters, page_size, dedup)], qimen)
+        )
 
     def outbound_by_ids(self, *, io_ids: Iterable[int | str] = (), so_ids: Iterable[str] = ()) -> Iterator[Page]:
         """Outbound documents matching any of the given outbound or platform order numbers.
@@ -104,8 +118,13 @@ class Documents(ABC):
         return self._by_ids(OUTBOUND, {"io_ids": numbers, "so_ids": list(map(str, so_ids))})
 
     def refunds_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
-        """After-sale documents by as_id."""
-        return self._by_ids(REFUNDS, {"as_ids": whole_numbers("as_ids", as_ids)})
+        """After-sale documents by as_id: the standard query's, then (with Qimen shops set) the Qimen route's."""
+        numbers = whole_numbers("as_ids", as_ids)
+        dedup = Deduplicator(REFUNDS.id_key)
+        walks = [self._by_ids(REFUNDS, {"as_ids": numbers}, dedup)]
+        if self.qimen.shop_ids:
+            walks.append(self.qimen.refunds_by_ids(numbers, dedup))
+        return _one_after_another(walks)
 
     def received_by_ids(self, as_ids: Iterable[int | str]) -> Iterator[Page]:
         """Return-warehousing records of the given after-sales."""
@@ -125,18 +144,26 @@ class Documents(ABC):
         )
 
     def _windowed(
-        self, endpoint: Endpoint, begin: datetime, end: datetime, filters: Mapping[str, Any], page_size: int
+        self,
+        endpoint: Endpoint,
+        begin: datetime,
+        end: datetime,
+        filters: Mapping[str, Any],
+        page_size: int,
+        dedup: Deduplicator | None = None,
     ) -> Iterator[Page]:
         """One page run per ≤ 7-day window; a document that moved between windows while paging comes once."""
         _check_page_size(endpoint, page_size)
-        dedup = Deduplicator(endpoint.id_key)
+        dedup = dedup or Deduplicator(endpoint.id_key)
         return _one_after_another(
             self._pages(endpoint, {**filters, "modified_begin": start, "modified_end": stop}, page_size, dedup)
             for start, stop in shanghai_windows(begin, end)
         )
 
-    def _by_ids(self, endpoint: Endpoint, id_lists: Mapping[str, list[Any]]) -> Iterator[Page]:
-        dedup = Deduplicator(endpoint.id_key)
+    def _by_ids(
+        self, endpoint: Endpoint, id_lists: Mapping[str, list[Any]], dedup: Deduplicator | None = None
+    ) -> Iterator[Page]:
+        dedup = dedup or Deduplicator(endpoint.id_key)
         return _one_after_another(
             self._pages(endpoint, {key: chunk}, endpoint.max_page_size, dedup)
             for key, ids in id_lists.items()

@@ -1,6 +1,6 @@
 """The emulator's admin routes (JSON, no auth): read stats and items, change limits, skew the clock, expire
-tokens, change or add documents, plant one behind a watermark, receive returned goods, and pick the
-item-upload answer."""
+tokens, change or add documents, plant one behind a watermark, receive returned goods, pick the item-upload
+answer, and send shops' after-sales through the Qimen route only."""
 
 from __future__ import annotations
 
@@ -119,6 +119,15 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         emulator.inject("outbound", [doc])
         return JSONResponse(doc)
 
+    async def after_sales_routes(request: Request) -> JSONResponse:
+        """`{"qimen_only": [shop_id, …]}`: those shops' after-sales come only through the Qimen route."""
+        body = _json_body(await request.body())
+        shops = body.get("qimen_only") if isinstance(body, dict) else None
+        if not isinstance(shops, list) or not all(isinstance(shop, int) for shop in shops):
+            return _admin_error(400, 'expected {"qimen_only": [<shop_id>, …]}')
+        emulator.qimen_only_shops = frozenset(map(str, shops))
+        return JSONResponse({"qimen_only": sorted(map(int, emulator.qimen_only_shops))})
+
     async def records(request: Request) -> JSONResponse:
         kind = request.path_params["kind"]
         if kind not in emulator.stores:
@@ -140,4 +149,5 @@ def admin_routes(emulator: Emulator) -> list[Route]:
         Route("/__admin/refunds/{as_id:int}/receive", receive, methods=["POST"]),
         Route("/__admin/records/{kind}", records, methods=["POST"]),
         Route("/__admin/upload_answer", upload_answer, methods=["POST"]),
+        Route("/__admin/after_sales_routes", after_sales_routes, methods=["POST"]),
     ]

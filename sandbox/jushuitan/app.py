@@ -20,6 +20,7 @@ from sandbox.jushuitan.admin import admin_routes
 from sandbox.jushuitan.emulator import Emulator
 from sandbox.jushuitan.items import upload_items
 from sandbox.jushuitan.limits import InFlight
+from sandbox.jushuitan.qimen import QIMEN_ROUTER_PATH, qimen_endpoint
 from sandbox.jushuitan.queries import LISTS, QUERIES, list_page, query
 from sandbox.jushuitan.wire import SUCCESS, Rejected, read_form
 
@@ -79,7 +80,11 @@ def create_app(
         ),
         *(Route(path, business(lambda p, biz: list_page(emulator.world, p, biz)), methods=["POST"]) for path in LISTS),
         *(
-            Route(path, business(lambda p, biz: query(emulator.stores, QUERIES[p], biz)), methods=["POST"])
+            Route(
+                path,
+                business(lambda p, biz: query(emulator.stores, QUERIES[p], biz, hidden_shops=emulator.hidden_shops(p))),
+                methods=["POST"],
+            )
             for path in QUERIES
         ),
         Route(
@@ -87,5 +92,6 @@ def create_app(
             business(lambda _path, biz: upload_items(emulator, biz)),
             methods=["POST"],
         ),
+        Route(QIMEN_ROUTER_PATH, qimen_endpoint(emulator), methods=["POST"]),
     ]
     return InFlight(FaultMiddleware(Starlette(routes=[*routes, *admin_routes(emulator)]), faults), traffic)

@@ -12,6 +12,7 @@ from sandbox.jushuitan.stores import Store
 from sandbox.jushuitan.tokens import Tokens
 
 WRITE_PATHS = frozenset({"/open/jushuitan/itemsku/upload"})
+REFUNDS_PATH = "/open/refund/single/query"
 
 
 class Emulator:
@@ -35,6 +36,9 @@ class Emulator:
         self.clock_offset_seconds = 0.0
         self.max_upload_items = max_upload_items
         self.upload_answer = "every"  # one of UPLOAD_ANSWERS
+        # POST /__admin/after_sales_routes: shops whose after-sales only the Qimen route serves (the standard
+        # refund query leaves them out, as public code says it does for Taobao-family shops). Empty by default.
+        self.qimen_only_shops: frozenset[str] = frozenset()
         self.stores = {
             "outbound": Store(world.outbound, "io_id"),
             "refunds": Store(world.refunds, "as_id"),
@@ -52,6 +56,10 @@ class Emulator:
     def clock(self) -> float:
         """The platform's time: what timestamps are checked against (code 180) and tokens expire by."""
         return self._clock() + self.clock_offset_seconds
+
+    def hidden_shops(self, path: str) -> frozenset[str]:
+        """The shops a standard document query leaves out: after-sales of the Qimen-only shops."""
+        return self.qimen_only_shops if path == REFUNDS_PATH else frozenset()
 
     def next_ts(self) -> int:
         self._ts += 1

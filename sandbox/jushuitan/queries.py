@@ -126,7 +126,16 @@ def list_page(world: SandboxWorld, path: str, biz: dict) -> dict:
     return page_data(page_index, page_size, len(rows), page_index * page_size < len(rows), page)
 
 
-def query(stores: Mapping[str, Store], spec: DocumentQuery, biz: dict) -> dict:
+def query(
+    stores: Mapping[str, Store],
+    spec: DocumentQuery,
+    biz: dict,
+    *,
+    only_shops: frozenset[str] | None = None,
+    hidden_shops: frozenset[str] = frozenset(),
+) -> dict:
+    """One page of `spec`'s documents matching `biz`; `only_shops` / `hidden_shops` narrow them to the shops
+    a route serves (the Qimen route serves Taobao-family shops; the standard one may leave them out)."""
     page_index, page_size = _page(biz, spec.default_page_size, spec.max_page_size)
     ids = {spec.id_lists[key]: _id_list(biz, key) for key in spec.id_lists}
     ids = {record_field: values for record_field, values in ids.items() if values}
@@ -155,6 +164,9 @@ def query(stores: Mapping[str, Store], spec: DocumentQuery, biz: dict) -> dict:
     window_field = spec.date_types[date_type]
 
     def predicate(row: dict) -> bool:
+        shop = str(row.get("shop_id"))
+        if shop in hidden_shops or (only_shops is not None and shop not in only_shops):
+            return False
         if any(str(row.get(name)) != value for name, value in equals.items()):
             return False
         if any(str(row.get(name)) not in values for name, values in in_lists.items()):
@@ -170,7 +182,14 @@ def query(stores: Mapping[str, Store], spec: DocumentQuery, biz: dict) -> dict:
         total = store.count_after_ts(start_ts, predicate) if is_get_total else 0
         return page_data(1, page_size, total, has_next, rows)
     signature = json.dumps(
-        [equals, sorted((k, sorted(v)) for k, v in in_lists.items()), window, window_field],
+        [
+            equals,
+            sorted((k, sorted(v)) for k, v in in_lists.items()),
+            window,
+            window_field,
+            None if only_shops is None else sorted(only_shops),
+            sorted(hidden_shops),
+        ],
         ensure_ascii=False,
     )
     matches = store.matching(signature, predicate)

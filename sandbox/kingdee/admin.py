@@ -85,7 +85,19 @@ def admin_routes(kingdee: Kingdee) -> list[Route]:
         kingdee.login_answer = answer
         return JSONResponse(answer)
 
+    async def query_row_cap(request: Request) -> Response:
+        """`{"rows": n}`: ExecuteBillQuery answers at most n rows a page, whatever Limit asks."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("rows"), int) or body["rows"] < 1:
+            return JSONResponse({"error": 'expected {"rows": <positive integer>}'}, status_code=400)
+        kingdee.query_row_cap = body["rows"]
+        return JSONResponse({"rows": kingdee.query_row_cap})
+
     return [
+        Route("/__admin/query_row_cap", query_row_cap, methods=["POST"]),
         Route("/__admin/expire_sessions", expire_sessions, methods=["POST"]),
         Route("/__admin/save_faults", save_faults, methods=["GET", "POST"]),
         Route("/__admin/stats", stats, methods=["GET"]),

@@ -140,7 +140,7 @@ def _routes(kingdee: Kingdee) -> list[Route]:
 async def _dispatch(kingdee: Kingdee, short_name: str, body: dict) -> Any:
     if short_name in {"ExecuteBillQuery", "BillQuery"}:
         _, data = _form_call(body, needs_form=False)
-        keys, rows = query(kingdee.base, kingdee.bills, data)
+        keys, rows = query(kingdee.base, kingdee.bills, data, kingdee.query_row_cap)
         if short_name == "BillQuery":
             return [dict(zip(keys, row, strict=True)) for row in rows]
         return rows

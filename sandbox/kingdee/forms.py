@@ -38,6 +38,7 @@ BASE_IDS = {
     "bd_unit": "funitid",
     "org_organizations": "forgid",
     "bd_currency": "fcurrencyid",
+    "bos_billtype": "fbilltypeid",
 }
 
 

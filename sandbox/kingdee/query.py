@@ -15,8 +15,11 @@ DEFAULT_LIMIT = 2000
 MAX_LIMIT = 10000
 
 
-def query(base: dict[str, BaseForm], bills: dict[str, BillStore], data: dict) -> tuple[list[str], list[list[Any]]]:
-    """Run an ExecuteBillQuery/BillQuery: (field keys as sent, rows in field-key order)."""
+def query(
+    base: dict[str, BaseForm], bills: dict[str, BillStore], data: dict, row_cap: int = MAX_LIMIT
+) -> tuple[list[str], list[list[Any]]]:
+    """Run an ExecuteBillQuery/BillQuery: (field keys as sent, rows in field-key order), at most `row_cap`
+    rows a page whatever Limit asks (a tenant's cap)."""
     form_id = str(get_key(data, "FormId") or "")
     if not form_id:
         raise ServiceError(5, "单据标识为空")
@@ -46,7 +49,7 @@ def query(base: dict[str, BaseForm], bills: dict[str, BillStore], data: dict) ->
     top = int_param(data, "TopRowCount", 0)
     start = max(int_param(data, "StartRow", 0), 0)
     limit = int_param(data, "Limit", 0)
-    limit = DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT)
+    limit = min(DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT), row_cap)
     if top > 0:
         rows = rows[:top]
     return field_keys, [[row.get(key) for key in wanted] for row in rows[start : start + limit]]

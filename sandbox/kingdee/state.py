@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.kingdee.auth import Sessions
 from sandbox.kingdee.forms import BILL_FORMS, BaseForm, BillForm
-from sandbox.kingdee.query import flatten
+from sandbox.kingdee.query import MAX_LIMIT, flatten
 from sandbox.kingdee.signatures import Account
 from sandbox.kingdee.store import BillStore
 from sandbox.kingdee.wire import ServiceError
@@ -78,6 +78,8 @@ class Kingdee:
         self.save_latency_ms = save_latency_ms
         self.save_latency_per_bill_ms = save_latency_per_bill_ms
         self.fids = itertools.count(100001)
+        # POST /__admin/query_row_cap: the most rows one ExecuteBillQuery page answers (a tenant's cap).
+        self.query_row_cap = MAX_LIMIT
         self.entry_ids = itertools.count(200001)
         self.auto_numbers = {form.form_id: itertools.count(1) for form in BILL_FORMS.values()}
         self.calls: Counter[str] = Counter()

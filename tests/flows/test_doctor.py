@@ -132,3 +132,62 @@ def test_a_bad_app_secret_fails_with_the_console_to_copy_from(servers, monkeypat
     _, rows = run_doctor()
     assert rows["Jushuitan auth and token"]["status"] == "FAIL"
     assert "JST_APP_SECRET" in rows["Jushuitan auth and token"]["fix"]
+
+
+TMALL_SHOP = 10086
+
+
+def test_a_shop_only_the_qimen_route_serves_warns_naming_it_then_passes_once_set(servers, monkeypatch) -> None:
+    jst, _kingdee = servers
+    check = f"after-sales route, shop {TMALL_SHOP} 天猫旗舰店"
+    _, rows = run_doctor()
+    assert rows[check]["status"] == "PASS" and "standard /open/refund/single/query" in rows[check]["detail"]
+    httpx.post(f"{jst.url}/__admin/after_sales_routes", json={"qimen_only": [TMALL_SHOP]}).raise_for_status()
+
+    code, rows = run_doctor()
+    assert code == 0 and rows[check]["status"] == "WARN"
+    assert "0 after-sales" in rows[check]["detail"] and "the Qimen route returns" in rows[check]["detail"]
+    assert "JST_QIMEN_SHOP_IDS" in rows[check]["fix"] and "jushuitan.refund.list.query" in rows[check]["fix"]
+
+    monkeypatch.setenv("JST_QIMEN_SHOP_IDS", str(TMALL_SHOP))
+    _, rows = run_doctor()
+    assert rows[check]["status"] == "PASS"
+    assert rows[check]["detail"].startswith("Qimen jushuitan.refund.list.query: ")
+    assert " 0 after-sales" not in rows[check]["detail"]
+    others = [row for name, row in rows.items() if name.startswith("after-sales route") and name != check]
+    assert others and all("standard" in row["detail"] for row in others)
+
+
+@pytest.fixture
+def no_return_bill_type(small_world: SandboxWorld) -> str:
+    """The tenant without SCHEME.md's return bill type (before the emulator is started on the world)."""
+    bill_types = small_world.kingdee["BOS_BillType"]
+    bill_types[:] = [row for row in bill_types if row["FNumber"] != "XSTHD01_SYS"]
+    return "XSTHD01_SYS"
+
+
+def test_a_bill_type_missing_on_the_tenant_fails(no_return_bill_type, servers) -> None:
+    code, rows = run_doctor()
+    assert code == 1
+    assert set(failed(rows)) == {f"bill type {no_return_bill_type} (SAL_RETURNSTOCK)"}
+    assert rows["bill type XSCKD01_SYS (SAL_OUTSTOCK)"]["status"] == "PASS"
+
+
+def test_a_tenant_capping_query_pages_fails_with_the_page_size_to_set(servers) -> None:
+    _jst, kingdee = servers
+    httpx.post(f"{kingdee.url}/__admin/query_row_cap", json={"rows": 5}).raise_for_status()
+    code, rows = run_doctor()
+    assert code == 1
+    assert rows["ExecuteBillQuery row cap"]["status"] == "FAIL"
+    assert "KINGDEE_QUERY_PAGE_SIZE to 5 or less" in rows["ExecuteBillQuery row cap"]["fix"]
+
+
+def test_main_warehouse_documents_with_wms_co_id_0_fail_until_the_table_has_it(small_world, servers) -> None:
+    jst, _kingdee = servers
+    latest = dict(max(small_world.outbound, key=lambda doc: doc["modified"]))
+    latest.update(io_id=latest["io_id"] + 1_000_000, wms_co_id=0)
+    httpx.post(f"{jst.url}/__admin/records/outbound", json=[latest]).raise_for_status()
+    code, rows = run_doctor()
+    assert code == 1
+    assert rows["main warehouse wms_co_id"]["status"] == "FAIL"
+    assert "wms_co_id 0" in rows["main warehouse wms_co_id"]["detail"]

@@ -65,3 +65,36 @@ def test_unknown_outbound_statuses_warn_and_the_exit_code_follows_fails() -> Non
     rows = doctor.table([doctor.row("a", doctor.PASS, ""), doctor.row("b", doctor.WARN, "")])
     assert doctor.exit_code(rows) == 0
     assert doctor.exit_code(pl.concat([rows, doctor.table([doctor.row("c", doctor.FAIL, "")])])) == 1
+
+
+def test_after_sales_routes_warn_on_a_quiet_shop_unless_the_qimen_route_has_none_either() -> None:
+    shops = pl.DataFrame({"id": ["1", "2", "3"], "name": ["天猫店", "京东店", "抖音店"]})
+    outbound = pl.DataFrame({"shop_id": [1, 2, 3, 3], "io_id": [10, 11, 12, 13]})
+    refunds = pl.DataFrame({"shop_id": [3], "as_id": [20]}, schema={"shop_id": pl.Int64, "as_id": pl.Int64})
+    assert doctor.quiet_shops(outbound, refunds) == ["1", "2"]
+    rows = {r["check"]: r for r in doctor.after_sales_routes(shops, outbound, refunds, [], {"1": 4, "2": 0}, 7)}
+    assert rows["after-sales route, shop 1 天猫店"]["status"] == doctor.WARN
+    assert "the Qimen route returns 4" in rows["after-sales route, shop 1 天猫店"]["detail"]
+    assert "JST_QIMEN_SHOP_IDS" in rows["after-sales route, shop 1 天猫店"]["fix"]
+    assert rows["after-sales route, shop 2 京东店"]["status"] == doctor.PASS
+    assert rows["after-sales route, shop 3 抖音店"]["detail"].endswith("1 after-sales, 2 outbound in 7 days")
+    unasked = doctor.after_sales_routes(shops, outbound, refunds, [1], {}, 7)
+    assert [r["status"] for r in unasked] == [doctor.WARN, doctor.WARN, doctor.PASS]
+    assert unasked[0]["detail"].startswith("Qimen ") and "Qimen authorisation" in unasked[0]["fix"]
+
+
+def test_owner_type_bill_type_row_cap_key_case_and_main_warehouse_decisions() -> None:
+    assert doctor.owner_type("SAL_OUTSTOCK", "BD_OwnerOrg", pl.Series([], dtype=pl.String))["status"] == doctor.PASS
+    assert doctor.owner_type("SAL_OUTSTOCK", "BD_OwnerOrg", pl.Series(["BD_OwnerOrg"]))["status"] == doctor.PASS
+    assert doctor.owner_type("SAL_OUTSTOCK", "BD_OwnerOrg", pl.Series(["BD_Supplier"]))["status"] == doctor.WARN
+    assert doctor.bill_type("SAL_OUTSTOCK", "XSCKD01_SYS", ["SAL_OUTSTOCK"])["status"] == doctor.PASS
+    assert doctor.bill_type("SAL_OUTSTOCK", "XSCKD01_SYS", ["SAL_RETURNSTOCK"])["status"] == doctor.FAIL
+    assert doctor.bill_type("SAL_OUTSTOCK", "XSCKD01_SYS", [])["status"] == doctor.FAIL
+    assert doctor.query_row_cap(2000, 500, 0)["status"] == doctor.PASS
+    assert doctor.query_row_cap(2000, 2000, 0)["status"] == doctor.PASS
+    assert doctor.query_row_cap(2000, 1000, 3)["status"] == doctor.FAIL
+    assert doctor.key_case("SAL_OUTSTOCK", 40, None)["status"] == doctor.PASS
+    assert doctor.key_case("SAL_OUTSTOCK", 40, "FCustomerID 不存在")["status"] == doctor.FAIL
+    assert doctor.main_warehouse([10001, 10002], [10001, 10002], 10012345)["status"] == doctor.PASS
+    assert doctor.main_warehouse([0, 10001], [10001], 10012345)["status"] == doctor.FAIL
+    assert doctor.main_warehouse([10012345], [10012345], 10012345)["status"] == doctor.PASS
