@@ -47,7 +47,7 @@ from sandbox.server import serve_in_thread
 from state.budget import DatabaseRateLimiter
 from state.database import connect
 from state.settings import SyncSettings
-from tests.state.postgres import _serving as serving_postgres
+from tests.state.postgres import serving as serving_postgres
 
 CALLED = "/open/shops/query"  # the API every worker calls; the token is fetched with another one
 APPROACHES = ("database-postgresql", "prefect-sqlite", "prefect-postgresql")

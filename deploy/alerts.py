@@ -16,7 +16,15 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 
 from reporting.reports import HELD_ALERT_EVENT
 
-FLOW_NAMES = ["sync-all", "sync-materials", "sync-outbound", "sync-returns", "reconcile", "check-mappings"]
+FLOW_NAMES = [
+    "sync-all",
+    "sync-materials",
+    "sync-outbound",
+    "sync-returns",
+    "sync-sweep",
+    "reconcile",
+    "check-mappings",
+]
 RUN_FAILED = "jst-kingdee-run-failed"
 HELD_OVER_THRESHOLD = "jst-kingdee-held-over-threshold"
 

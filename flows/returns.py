@@ -69,7 +69,8 @@ def sync_returns(
     """Book received Jushuitan returns as Kingdee SAL_RETURNSTOCK bills (lines with r_qty > 0 only).
 
     Each shop's after-sales come from its route: the standard query, or the Qimen route for the shops in
-    JST_QIMEN_SHOP_IDS (connectors/jushuitan/qimen.py). Returns not yet received are not fetched; receiving them changes their modified time, so a later
-    incremental run picks them up. Parameters as for sync-outbound (`documents` are as_ids).
+    JST_QIMEN_SHOP_IDS (connectors/jushuitan/qimen.py). Returns not yet received are not fetched; receiving
+    them changes their modified time, so a later incremental run picks them up. Parameters as for
+    sync-outbound (`documents` are as_ids).
     """
     return run_sync(RETURNS, since, until, dry_run, batch_size, documents, limit=limit, sweep=sweep)

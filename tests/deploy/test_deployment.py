@@ -260,8 +260,11 @@ def _counts(markdown: str) -> tuple[int, ...]:
 
 
 @pytest.mark.slow
-def test_two_runs_at_once_stay_within_one_jushuitan_budget(prefect_server: LocalServer, tmp_path: Path) -> None:
+def test_two_runs_at_once_stay_within_one_jushuitan_budget(
+    prefect_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A reconcile of the period while sync-outbound runs: both page the outbound API with the one token."""
+    monkeypatch.setenv("SYNC_STATE_DIR", str(tmp_path / "state"))  # the budget's store, shared with both runs
     per_second = 3
     world = generate_world(seed=11, days=5, orders_per_day=150)
     with serve_in_thread(jushuitan_app(world)) as jst, serve_in_thread(kingdee_app(world.kingdee)) as kingdee:

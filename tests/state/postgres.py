@@ -73,13 +73,13 @@ def postgres(request: pytest.FixtureRequest) -> Iterator[Postgres]:
     if (running := request.config.stash.get(_RUNNING, None)) is not None:
         yield running
         return
-    with _serving() as server:
+    with serving() as server:
         request.config.stash[_RUNNING] = server
         yield server
 
 
 @contextmanager
-def _serving() -> Iterator[Postgres]:
+def serving() -> Iterator[Postgres]:
     with tempfile.TemporaryDirectory(prefix="state-pg-", ignore_cleanup_errors=True) as folder:
         root = Path(folder)
         binaries, owner = _binaries(root)
