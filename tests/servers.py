@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sandbox.server import BackgroundServer
 
@@ -41,3 +42,16 @@ def served(app) -> Iterator[BackgroundServer]:
     finally:
         socket.app = None
         _free.append(socket)
+
+
+def point_at_sandbox(env, jst_url: str, kingdee_url: str, folder: Path) -> None:
+    """Settings of a run against these emulators, with its token, reports and state under `folder` and the
+    checkout's hand-kept tables as the seed. `env`: a pytest MonkeyPatch."""
+    root = Path(__file__).resolve().parents[1]
+    env.setenv("JST_BASE_URL", jst_url)
+    env.setenv("JST_TOKEN_STORE_PATH", str(folder / "token.json"))
+    env.setenv("KINGDEE_SERVER_URL", f"{kingdee_url}/k3cloud")
+    env.setenv("SYNC_REPORTS_DIR", str(folder / "reports"))
+    env.setenv("SYNC_STATE_DIR", str(folder / "state"))
+    env.setenv("SYNC_SHOPS_TABLE", str(root / "config/shops.csv"))
+    env.setenv("SYNC_WAREHOUSES_TABLE", str(root / "config/warehouses.csv"))

@@ -12,6 +12,7 @@ from prefect.variables import Variable
 
 from sandbox.data import SandboxWorld
 from sandbox.server import BackgroundServer
+from tests.servers import point_at_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,13 +42,7 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(world, jst_server, kingdee_server, tmp_path, monkeypatch) -> Iterator[Sandbox]:
-    monkeypatch.setenv("JST_BASE_URL", jst_server.url)
-    monkeypatch.setenv("JST_TOKEN_STORE_PATH", str(tmp_path / "token.json"))
-    monkeypatch.setenv("KINGDEE_SERVER_URL", f"{kingdee_server.url}/k3cloud")
-    monkeypatch.setenv("SYNC_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("SYNC_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("SYNC_SHOPS_TABLE", str(ROOT / "config/shops.csv"))
-    monkeypatch.setenv("SYNC_WAREHOUSES_TABLE", str(ROOT / "config/warehouses.csv"))
+    point_at_sandbox(monkeypatch, jst_server.url, kingdee_server.url, tmp_path)
     for sync in ("materials", "outbound", "returns"):
         Variable.unset(f"jst_kingdee_watermark_{sync}")
     yield Sandbox(world=world, jst=jst_server, kingdee=kingdee_server, reports=tmp_path / "reports")

@@ -23,7 +23,7 @@ from prefect.variables import Variable
 
 from sandbox.data import generate_world
 from tests.conftest import TEST_SEED
-from tests.servers import served
+from tests.servers import point_at_sandbox, served
 from transforms.reconcile import CLASSES
 
 pytestmark = pytest.mark.browser
@@ -79,13 +79,7 @@ def reports(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     tmp = tmp_path_factory.mktemp("browser")
     with served(jushuitan_app(world)) as jst, served(kingdee_app(world.kingdee)) as kingdee:
         with pytest.MonkeyPatch.context() as env:
-            env.setenv("JST_BASE_URL", jst.url)
-            env.setenv("JST_TOKEN_STORE_PATH", str(tmp / "token.json"))
-            env.setenv("KINGDEE_SERVER_URL", f"{kingdee.url}/k3cloud")
-            env.setenv("SYNC_REPORTS_DIR", str(tmp / "reports"))
-            env.setenv("SYNC_STATE_DIR", str(tmp / "state"))
-            env.setenv("SYNC_SHOPS_TABLE", str(ROOT / "config/shops.csv"))
-            env.setenv("SYNC_WAREHOUSES_TABLE", str(ROOT / "config/warehouses.csv"))
+            point_at_sandbox(env, jst.url, kingdee.url, tmp)
             for sync in ("outbound", "returns"):
                 Variable.unset(f"jst_kingdee_watermark_{sync}")
             window = {"since": world.start - timedelta(days=1), "until": datetime.now(world.end.tzinfo)}
