@@ -224,7 +224,8 @@ def serve(port: int, jst_port: int, kingdee_port: int, home: Path) -> int:
                 f"\nPrefect UI: http://{LOOPBACK}:{port}   (API {api_url})\n"
                 f"Emulators: Jushuitan {jst_url}, Kingdee {kingdee_url}\n"
                 "Deployments: sync-outbound/every-15-min, sync-returns/hourly, sync-materials/nightly, "
-                "sync-sweep/nightly-sweep, sync-all/on-demand (run it from the UI).\n"
+                "sync-sweep/nightly-sweep, sync-all/on-demand, set-mappings/form, doctor/on-demand (run them from the "
+                "UI).\n"
                 "Ctrl-C stops everything started here.\n"
             )
             while not (dead := [(name, p.returncode) for name, p in processes.started if p.poll() is not None]):

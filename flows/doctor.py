@@ -8,6 +8,8 @@ are transforms/doctor.py; the table is the flow's markdown artifact and what the
 
 from __future__ import annotations
 
+import process_settings  # noqa: F401  first: its defaults must be set before Prefect or Polars load
+
 import email.utils
 import time
 from collections.abc import Callable

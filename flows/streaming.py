@@ -34,6 +34,7 @@ from connectors.kingdee import (
     KingdeeTransportError,
     OperationResult,
 )
+from flows.progress import RunProgress
 from flows.sync import SyncRun, Transferred
 from state.settings import SyncSettings
 from state.watermarks import RunWindow
@@ -194,17 +195,23 @@ class SavePipeline:
         self.dry_run = dry_run
         self._in_flight: deque[PrefectFuture] = deque()
         self._done: list[pl.DataFrame] = []
+        self.written = 0  # bills written by the saves done so far (the progress reports it)
 
     def submit(self, bills: pl.DataFrame) -> None:
         for chunk in chunks(bills, self.batch_size):
             while len(self._in_flight) >= self.concurrency:
-                self._done.append(self._in_flight.popleft().result())
+                self._collect()
             self._in_flight.append(save_batch.submit(self.kingdee, self.form_id, chunk, self.dry_run))
 
     def finish(self) -> pl.DataFrame:
         while self._in_flight:
-            self._done.append(self._in_flight.popleft().result())
+            self._collect()
         return pl.concat(self._done) if self._done else pl.DataFrame(schema=OUTCOME_SCHEMA)
+
+    def _collect(self) -> None:
+        done = self._in_flight.popleft().result()
+        self.written += done.filter(pl.col("outcome") == WRITTEN).height
+        self._done.append(done)
 
 
 def follow_up(kingdee: KingdeeClient, form_id: str, outcomes: pl.DataFrame, settings: SyncSettings) -> pl.DataFrame:
@@ -276,12 +283,15 @@ class MappedGroup:
     attention: pl.DataFrame | None = None
 
 
-def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline) -> Transferred:
+def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline, progress: RunProgress) -> Transferred:
     """Drive the lazy `groups` (each maps one page group as it is fetched) into the save pipeline."""
     held_outcomes, held_rows, warnings, attention = [], [], [], []
     notes: Counter[str] = Counter()
+    held = 0
     for group in groups:
         pipeline.submit(group.bills)
+        held += group.held_outcomes.height
+        progress.group_done(saved=pipeline.written, held=held)
         held_outcomes.append(group.held_outcomes)
         held_rows.append(group.held_rows)
         warnings.append(group.warnings)
@@ -289,6 +299,7 @@ def run_groups(groups: Iterable[MappedGroup], pipeline: SavePipeline) -> Transfe
         if group.attention is not None:
             attention.append(group.attention)
     outcomes = final_outcomes(pl.concat([pipeline.finish(), *held_outcomes]))
+    progress.finish(saved=pipeline.written, held=outcomes.filter(pl.col("outcome") == HELD).height)
     still_held = outcomes.filter(pl.col("outcome") == HELD)["document"].implode()
     held = pl.concat(held_rows, how="diagonal_relaxed") if held_rows else pl.DataFrame(schema=HELD_SCHEMA)
     return Transferred(
@@ -374,15 +385,17 @@ class KingdeeBills:
     def __call__(self, run: SyncRun) -> Transferred:
         settings = run.settings
         pipeline = SavePipeline(run.kingdee, self.form_id, run.batch_size, settings.kingdee_concurrency, run.dry_run)
+        progress = RunProgress(self.form_id)
+        page_walk = page_groups(self.pages(run), settings.pages_per_group, settings.max_pages_per_group)
         groups = (
             self.map_group(pages, run.master, settings.scheme(), run.jst, run.kingdee)
-            for pages in page_groups(self.pages(run), settings.pages_per_group, settings.max_pages_per_group)
+            for pages in progress.counting(page_walk)
         )
         if run.limit is not None:
             limit = DraftLimit(run.kingdee, self.form_id, run.limit)
-            done = run_groups((replace(group, bills=limit.admit(group.bills)) for group in groups), pipeline)
+            done = run_groups((replace(group, bills=limit.admit(group.bills)) for group in groups), pipeline, progress)
             return replace(done, limited=limit.left_out(done.outcomes))  # drafts: no Submit / Audit
-        done = run_groups(groups, pipeline)
+        done = run_groups(groups, pipeline, progress)
         if run.dry_run:
             return done
         return replace(done, outcomes=follow_up(run.kingdee, self.form_id, done.outcomes, settings))

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import polars as pl
 
+from transforms.documents import TABLE_FIX_EN
 from transforms.mappings import SchemeConfig
 from transforms.materials import material_schema
 from transforms.outbound import NEVER_BOOKED, SAL_OUTSTOCK_LINES, sal_outstock_models
@@ -216,16 +217,13 @@ def tables(worklist: Worklist) -> list[dict[str, str]]:
             "shops mapped (shops table)",
             shops,
             "shop_id",
-            "add a row per shop to the shops table (shop_id → Kingdee customer number): `jst-kingdee mappings "
-            "export`, edit, `mappings import shops.csv --table shops`; `jst-kingdee check-mappings` lists them "
-            "with their documents",
+            f"map each shop to a Kingdee customer number in the shops table: {TABLE_FIX_EN}",
         ),
         (
             "warehouses mapped (warehouses table)",
             warehouses,
             "wms_co_id",
-            "add a row per warehouse to the warehouses table (wms_co_id → Kingdee stock number): `jst-kingdee "
-            "mappings export`, edit, `mappings import warehouses.csv --table warehouses`",
+            f"map each warehouse to a Kingdee stock number in the warehouses table: {TABLE_FIX_EN}",
         ),
     ]
     checks = [

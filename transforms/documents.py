@@ -75,6 +75,12 @@ def _quoted(column: str) -> pl.Expr:
 # Kingdee keeps quantities, prices and amounts as decimal(23,10): 13 digits before the point.
 KINGDEE_DECIMAL_LIMIT = 1e13
 
+# The ways an analyst changes the shops and warehouses tables in production, as every fix hint names them.
+TABLE_FIX_ZH = (
+    "填写 check-mappings 的 worklist.xlsx 后 jst-kingdee mappings import, 或在 Prefect 界面运行 set-mappings/form"
+)
+TABLE_FIX_EN = "fill in check-mappings' worklist.xlsx and run `jst-kingdee mappings import`, or run set-mappings/form in the Prefect UI"
+
 
 def _storable(value: pl.Expr) -> pl.Expr:
     """True unless a finite value is too large for Kingdee (missing or non-finite ones have their own rules)."""
@@ -120,7 +126,7 @@ def line_rules(
                 _quoted("shop_name"),
                 pl.col("shop_id").fill_null("(空)"),
             ),
-            hint="在店铺表中添加一行, 映射到金蝶客户编码 (BD_Customer): jst-kingdee mappings export 导出, 改好后 mappings import --table shops / add a row mapping it to a BD_Customer number (mappings export, then mappings import)",
+            hint=f"在店铺表中把该店铺映射到金蝶客户编码 (BD_Customer): {TABLE_FIX_ZH} / map the shop to a BD_Customer number: {TABLE_FIX_EN}",
         ),
         Rule(
             id="customer.unknown",
@@ -135,7 +141,7 @@ def line_rules(
                 _quoted("customer_number"),
                 _quoted("customer_number"),
             ),
-            hint="在金蝶中新建并审核该客户, 或改正店铺表 (mappings import --table shops) / create and audit the customer in Kingdee, or fix the table",
+            hint=f"在金蝶中新建并审核该客户, 或改正店铺表: {TABLE_FIX_ZH} / create and audit the customer in Kingdee, or correct the shops table: {TABLE_FIX_EN}",
         ),
         Rule(
             id="warehouse.unmapped",
@@ -149,7 +155,7 @@ def line_rules(
                 pl.col("wms_co_id").fill_null("(空)"),
                 pl.col("wms_co_id").fill_null("(空)"),
             ),
-            hint="在仓库表中添加一行, 映射到金蝶仓库编码 (BD_STOCK): jst-kingdee mappings export 导出, 改好后 mappings import --table warehouses / add a row mapping it to a BD_STOCK number (mappings export, then mappings import)",
+            hint=f"在仓库表中把该仓库映射到金蝶仓库编码 (BD_STOCK): {TABLE_FIX_ZH} / map the warehouse to a BD_STOCK number: {TABLE_FIX_EN}",
         ),
         Rule(
             id="stock.unknown",
@@ -164,7 +170,7 @@ def line_rules(
                 _quoted("stock_number"),
                 _quoted("stock_number"),
             ),
-            hint="在金蝶中新建并审核该仓库, 或改正仓库表 (mappings import --table warehouses) / create the stock in Kingdee, or fix the table",
+            hint=f"在金蝶中新建并审核该仓库, 或改正仓库表: {TABLE_FIX_ZH} / create and audit the stock in Kingdee, or correct the warehouses table: {TABLE_FIX_EN}",
         ),
         Rule(
             id="material.unknown",

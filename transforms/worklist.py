@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from basics.shanghai import in_shanghai, now_shanghai
-from transforms.documents import MasterData
+from transforms.documents import TABLE_FIX_EN, TABLE_FIX_ZH, MasterData
 from transforms.frames import RECEIVED_PAGE, decode_pages, received_dates
 from transforms.mappings import (
     FORBIDDEN,
@@ -123,15 +123,15 @@ CUSTOMER = Target(
     "BD_Customer",
     "客户",
     "customer",
-    ", 或在店铺表中改正客户编码 (mappings import --table shops)",
-    ", or correct it in the shops table (mappings import --table shops)",
+    f", 或在店铺表中改正客户编码: {TABLE_FIX_ZH}",
+    f", or correct it in the shops table: {TABLE_FIX_EN}",
 )
 STOCK = Target(
     "BD_STOCK",
     "仓库",
     "stock",
-    ", 或在仓库表中改正仓库编码 (mappings import --table warehouses)",
-    ", or correct it in the warehouses table (mappings import --table warehouses)",
+    f", 或在仓库表中改正仓库编码: {TABLE_FIX_ZH}",
+    f", or correct it in the warehouses table: {TABLE_FIX_EN}",
 )
 MATERIAL = Target("BD_MATERIAL", "物料", "material", " (物料编码 = 商品编码)", " (FNumber = sku_id)")
 

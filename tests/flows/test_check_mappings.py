@@ -94,7 +94,7 @@ def test_worklist_lists_the_unmapped_shop_and_the_unknown_sku_with_the_documents
     assert (shop["held_outbound"], shop["held_returns"]) == shop_held
     assert shop["held_documents"] == sum(shop_held)
     assert shop["documents"] == sum(1 for doc in world.outbound + world.refunds if doc["shop_id"] == UNMAPPED_SHOP_ID)
-    assert shop["hint"].startswith("在店铺表中添加一行, 映射到金蝶客户编码 (BD_Customer): jst-kingdee mappings export")
+    assert shop["hint"].startswith("在店铺表中把该店铺映射到金蝶客户编码 (BD_Customer): 填写 check-mappings")
     # 小红书店(旧) is nearer by name but forbidden: the usable customer is suggested.
     assert (shop["suggested_number"], shop["suggested_name"]) == ("CUST006", "小红书旗舰店")
 
@@ -159,7 +159,7 @@ def test_worklist_lists_table_rows_kingdee_cannot_use_and_a_removed_warehouse(sa
     customer = found["shops", "10088", "customer_missing"]
     assert (customer["kingdee_number"], customer["label_en"]) == ("CUST999", "customer missing in Kingdee")
     assert (customer["held_outbound"], customer["held_returns"]) == _held(world, lambda doc, _: doc["shop_id"] == 10088)
-    assert "mappings import --table shops" in customer["hint"]
+    assert all(way in customer["hint"] for way in ("worklist.xlsx", "mappings import", "set-mappings/form"))
     stock = found["warehouses", "10002", "stock_not_audited"]
     assert (stock["held_outbound"], stock["held_returns"]) == _held(world, lambda doc, _: doc["wms_co_id"] == 10002)
     assert found["shops", "10999", "shop_gone"]["held_documents"] == 0
@@ -170,7 +170,7 @@ def test_worklist_lists_table_rows_kingdee_cannot_use_and_a_removed_warehouse(sa
         world, lambda doc, _: doc["wms_co_id"] == 10003
     )
     assert warehouse["held_documents"] > 0
-    assert warehouse["hint"].startswith("在仓库表中添加一行")
+    assert warehouse["hint"].startswith("在仓库表中把该仓库映射到金蝶仓库编码 (BD_STOCK)")
 
     _, skus = _sheet_rows(workbook, "金蝶未知商品 unknown SKUs")
     by_sku = {row["sku_id"]: row for row in skus}

@@ -104,7 +104,7 @@ def test_an_unmapped_shop_fails_with_the_table_to_fill(servers, monkeypatch) -> 
     assert code == 1
     assert set(failed(rows)) == {"shops mapped (shops table)"}
     assert str(UNMAPPED_SHOP_ID) in rows["shops mapped (shops table)"]["detail"]
-    assert "mappings import shops.csv --table shops" in rows["shops mapped (shops table)"]["fix"]
+    assert all(way in rows["shops mapped (shops table)"]["fix"] for way in ("worklist.xlsx", "set-mappings/form"))
 
 
 def test_a_forbidden_customer_fails_with_enable_it(forbidden_customer, servers) -> None:

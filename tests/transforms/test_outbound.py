@@ -91,6 +91,9 @@ def test_document_with_one_bad_line_is_held_whole(master, config):
     unmapped = mapped.split.held.filter(pl.col("rule_id") == "shop.unmapped").row(0, named=True)
     assert unmapped["value"] == "10090"
     assert '店铺 "小红书店" (shop_id 10090) 未在店铺表 (shops) 中映射到金蝶客户' in unmapped["message"]
+    table_hints = mapped.split.held.filter(pl.col("rule_id").is_in(["shop.unmapped", "customer.unknown"]))["hint"]
+    for way in ("worklist.xlsx", "jst-kingdee mappings import", "set-mappings/form"):  # how an analyst acts
+        assert table_hints.str.contains(way, literal=True).all(), way
     bad_qty = mapped.split.held.filter(pl.col("rule_id") == "qty.invalid").row(0, named=True)
     assert bad_qty["value"] == "abc"
     assert mapped.out_of_scope.to_dicts() == [{"io_id": "8", "status": "Cancelled"}]
