@@ -38,6 +38,7 @@ from connectors.jushuitan import JushuitanClient, page_body
 from connectors.kingdee import Filter, KingdeeClient
 from connectors.kingdee.filters import USABLE
 from deploy.blocks import open_clients
+from flows.master_data import USE_ORG, in_org
 from flows.outbound import OUTBOUND
 from flows.returns import RETURNS
 from state.settings import SyncSettings
@@ -184,10 +185,9 @@ def master_data_queries(settings: SyncSettings) -> dict[str, tuple[list[str], Fi
     """FormId -> (field keys, filter): the rows the syncs read (load_master_data, fetch_materials), with the
     fields their filters name, and the base data the bills refer to (units, organisation, currency)."""
     scheme = settings.scheme()
-    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
-    numbers = [*NUMBER_FIELDS, *STATUS_KEYS, "FUseOrgId.FNumber"]
+    numbers = [*NUMBER_FIELDS, *STATUS_KEYS, USE_ORG]
     return {
-        "BD_MATERIAL": ([*material_schema(scheme), "FUseOrgId.FNumber"], USABLE & in_org),
+        "BD_MATERIAL": ([*material_schema(scheme), USE_ORG], USABLE & in_org(settings)),
         "BD_Customer": (numbers, USABLE),
         "BD_STOCK": (numbers, USABLE),
         "BD_UNIT": ([*NUMBER_FIELDS, "FName", *STATUS_KEYS], USABLE),

@@ -19,6 +19,12 @@ from transforms.documents import NUMBER_FIELDS, MasterData
 from transforms.materials import MASTER_FIELDS, material_master, material_schema
 
 MATERIAL = "BD_MATERIAL"
+USE_ORG = "FUseOrgId.FNumber"
+
+
+def in_org(settings: SyncSettings) -> Filter:
+    """Base data of the org the syncs book for: BD_MATERIAL has one row per use org."""
+    return Filter.eq(USE_ORG, settings.org)
 
 
 def _unless_a_table_error(task: Task, task_run: TaskRun, state: State) -> bool:
@@ -42,9 +48,8 @@ def _unless_a_table_error(task: Task, task_run: TaskRun, state: State) -> bool:
 def load_master_data(kingdee: KingdeeClient, settings: SyncSettings) -> MasterData:
     """The hand-kept tables as the state database holds them; materials, customers and stocks as Kingdee has
     them now."""
-    in_org = Filter.eq("FUseOrgId.FNumber", settings.org)
     materials = kingdee.execute_bill_query(
-        MATERIAL, list(MASTER_FIELDS), USABLE & in_org, order_by="FNumber ASC", schema=MASTER_FIELDS
+        MATERIAL, list(MASTER_FIELDS), USABLE & in_org(settings), order_by="FNumber ASC", schema=MASTER_FIELDS
     )
     customers, stocks = (
         kingdee.execute_bill_query(form_id, list(NUMBER_FIELDS), USABLE, order_by="FNumber ASC", schema=NUMBER_FIELDS)
@@ -69,14 +74,12 @@ def fetch_materials(
     those are out of scope and why, and a number missing here is one Kingdee does not know."""
     scheme = settings.scheme()
     schema = material_schema(scheme)
-    keys, in_org = list(schema), Filter.eq("FUseOrgId.FNumber", settings.org)
+    keys, org = list(schema), in_org(settings)
     frames = [
-        kingdee.execute_bill_query_by_number(
-            MATERIAL, keys, numbers, number_key="FNumber", within=in_org, schema=schema
-        )
+        kingdee.execute_bill_query_by_number(MATERIAL, keys, numbers, number_key="FNumber", within=org, schema=schema)
     ]
     if window:
-        wanted = USABLE & Filter.eq(scheme.sell_online_field, True) & in_org
+        wanted = USABLE & Filter.eq(scheme.sell_online_field, True) & org
         modified = wanted & Filter.between("FModifyDate", window.start, window.end)
         frames.append(kingdee.execute_bill_query(MATERIAL, keys, modified, order_by="FNumber ASC", schema=schema))
     return pl.concat(frames).unique("FNumber", keep="first", maintain_order=True)
